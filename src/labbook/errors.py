@@ -1,0 +1,99 @@
+"""One error hierarchy for the SDK, the Store and (later) the server.
+
+Every subclass carries a stable machine-readable ``code`` and the HTTP ``status`` the server answers
+with, so that the server can map an exception to ``{"error": {"code", "message"}}`` and the client can
+map the answer back to the same class.
+"""
+
+from __future__ import annotations
+
+
+class LabbookError(Exception):
+    """Base of every error labbook raises on purpose."""
+
+    code: str = "error"
+    status: int = 500
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.__class__.__doc__ or self.code)
+        self.message = message or (self.__class__.__doc__ or self.code).strip()
+
+    def to_dict(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class UsageError(LabbookError, ValueError):
+    """The caller passed something labbook cannot accept."""
+
+    code = "bad_request"
+    status = 400
+
+
+class ValidationError(UsageError):
+    """A value failed validation (a name, a filter, a path)."""
+
+    code = "validation_error"
+    status = 422
+
+
+class ConfigValueChangeError(UsageError):
+    """A config key already holds a different value; pass allow_val_change=True to change it."""
+
+    code = "config_value_change"
+    status = 409
+
+
+class NotFoundError(LabbookError, LookupError):
+    """The thing asked for does not exist (or is not visible to the caller)."""
+
+    code = "not_found"
+    status = 404
+
+
+class ProjectNotFound(NotFoundError):
+    """No such project."""
+
+    code = "project_not_found"
+
+
+class RunNotFound(NotFoundError):
+    """No such run."""
+
+    code = "run_not_found"
+
+
+class ConflictError(LabbookError):
+    """The request conflicts with what is stored."""
+
+    code = "conflict"
+    status = 409
+
+
+class JournalError(LabbookError):
+    """A run journal is missing or unreadable."""
+
+    code = "journal_error"
+    status = 400
+
+
+class SinkError(LabbookError):
+    """A sink could not accept a batch; the sender retries, the journal keeps the records."""
+
+    code = "sink_error"
+    status = 503
+
+
+_BY_CODE: dict[str, type[LabbookError]] = {}
+
+
+def _register(cls: type[LabbookError]) -> None:
+    _BY_CODE[cls.code] = cls
+    for sub in cls.__subclasses__():
+        _register(sub)
+
+
+def error_class(code: str) -> type[LabbookError]:
+    """The error class for a wire ``code`` (the base class for unknown codes)."""
+    if not _BY_CODE:
+        _register(LabbookError)
+    return _BY_CODE.get(code, LabbookError)

@@ -1,0 +1,94 @@
+"""The journal's record kinds and their wire encoding, shared by the SDK and the Store.
+
+A record is a plain ``dict`` with a kind under ``"t"`` and, once the writer framed it, a
+monotonically increasing ``"seq"`` (1, 2, 3, ... per run). Records are encoded with msgpack
+(msgspec): it is fast, and unlike JSON it keeps NaN and ±Inf bit for bit, which history needs.
+
+Kinds and their fields (every field not marked optional is present):
+
+``run``      run header, always seq 1 of a journal (and re-sent on resume):
+             ``id, project, entity, name, tags, notes, group, job_type, config, started_at``
+             (``resumed``: optional bool)
+``h``        one history row: ``step`` (int), ``ts`` (unix seconds), ``rt`` (seconds since start),
+             ``d`` {flat key: float | int | bool | str | None | dict (a media/plot reference)}
+``config``   config update: ``u`` {key: value} (nested values kept nested)
+``summary``  explicit summary writes: ``u`` {key: value}; optional ``del`` [keys]
+``meta``     captured metadata: ``m`` {host, os, python, program, args, git, ...}
+``update``   run attributes changed after init: any of ``name, tags, notes, group, job_type``
+``file``     a run file: ``path`` (relative, ``/``-separated), ``sha256``, ``size``
+``hb``       heartbeat: ``ts``
+``exit``     end of the run: ``code`` (int), ``ts``, ``state`` ("finished" | "failed" | "crashed")
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+RUN = "run"
+HISTORY = "h"
+CONFIG = "config"
+SUMMARY = "summary"
+META = "meta"
+UPDATE = "update"
+FILE = "file"
+HEARTBEAT = "hb"
+EXIT = "exit"
+
+KINDS = frozenset({RUN, HISTORY, CONFIG, SUMMARY, META, UPDATE, FILE, HEARTBEAT, EXIT})
+
+Record = dict[str, Any]
+
+# Journal framing: a file header, then frames of  <u32 payload length> <u32 crc32> <u64 seq> payload.
+# The CRC covers seq and payload, so a torn or corrupted tail is detected and reading stops there.
+FILE_MAGIC = b"LBJOURN1"
+FRAME_HEADER = struct.Struct("<IIQ")
+MAX_PAYLOAD = 64 * 1024 * 1024
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder()
+
+
+def encode(record: Record) -> bytes:
+    """Encode a record's payload (without seq; the frame carries it)."""
+    return _encoder.encode(record)
+
+
+def decode(payload: bytes) -> Record:
+    rec = _decoder.decode(payload)
+    if not isinstance(rec, dict):
+        raise ValueError("journal payload is not a record")
+    return rec
+
+
+def frame(seq: int, payload: bytes) -> bytes:
+    """One framed record, ready to append to a journal file."""
+    seq_bytes = struct.pack("<Q", seq)
+    crc = zlib.crc32(payload, zlib.crc32(seq_bytes))
+    return FRAME_HEADER.pack(len(payload), crc, seq) + payload
+
+
+def iter_frames(buf: bytes | memoryview, start: int = 0) -> Iterator[tuple[int, int, bytes]]:
+    """Yield ``(end_offset, seq, payload)`` for each intact frame from ``start``.
+
+    Stops silently at the first incomplete or corrupt frame: that is a torn tail, left by a process
+    killed mid-write, and everything before it is valid.
+    """
+    view = memoryview(buf)
+    pos = start
+    hsize = FRAME_HEADER.size
+    n = len(view)
+    while pos + hsize <= n:
+        length, crc, seq = FRAME_HEADER.unpack_from(view, pos)
+        end = pos + hsize + length
+        if length > MAX_PAYLOAD or end > n:
+            return
+        payload = bytes(view[pos + hsize : end])
+        if zlib.crc32(payload, zlib.crc32(view[pos + 8 : pos + 16])) != crc:
+            return
+        yield end, seq, payload
+        pos = end
