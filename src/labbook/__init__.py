@@ -1,3 +1,117 @@
-"""labbook: a self-hostable experiment tracker with a wandb-compatible SDK."""
+"""labbook: a self-hostable experiment tracker with a wandb-compatible SDK.
+
+``import labbook as wandb`` runs code written for wandb's common calls. The public surface is what
+``__all__`` lists (a test holds it there); everything else is internal.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+from labbook.errors import (
+    ConfigValueChangeError,
+    LabbookError,
+    NotFoundError,
+    UsageError,
+    ValidationError,
+)
+from labbook.sdk.api import Api
+from labbook.sdk.config import Config
+from labbook.sdk.run import Run
+from labbook.sdk.session import active_run, init
+from labbook.sdk.summary import Summary
+from labbook.settings import Settings
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Api",
+    "Config",
+    "ConfigValueChangeError",
+    "LabbookError",
+    "NotFoundError",
+    "Run",
+    "Settings",
+    "UsageError",
+    "ValidationError",
+    "__version__",
+    "config",
+    "finish",
+    "init",
+    "join",
+    "log",
+    "run",
+    "save",
+    "summary",
+]
+
+
+def _require_run() -> Any:
+    run = active_run()
+    if run is None:
+        raise UsageError("no active run: call labbook.init() first")
+    return run
+
+
+def log(data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+    """Log to the active run (see :meth:`Run.log`)."""
+    _require_run().log(data, step=step, commit=commit)
+
+
+def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
+    """Finish the active run, if any."""
+    run = active_run()
+    if run is not None:
+        run.finish(exit_code)
+
+
+def join(exit_code: int | None = None) -> None:
+    finish(exit_code)
+
+
+def save(glob_str: str, base_path: str | None = None, policy: str = "live") -> list[str]:
+    return list(_require_run().save(glob_str, base_path=base_path, policy=policy))
+
+
+class _Module(types.ModuleType):
+    """Gives ``labbook.run``/``config``/``summary`` live values and makes
+    ``labbook.config = {...}`` update the active run (wandb silently drops that assignment)."""
+
+    @property
+    def run(self) -> Any:
+        return active_run()
+
+    @property
+    def config(self) -> Any:
+        run = active_run()
+        if run is None:
+            return Config({}, _preinit_config)
+        return run.config
+
+    @property
+    def summary(self) -> Any:
+        run = active_run()
+        if run is None:
+            return Summary({}, _preinit_summary)
+        return run.summary
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "config":
+            _require_run().config.update(value)
+            return
+        if name in ("run", "summary"):
+            raise AttributeError(f"labbook.{name} is read-only; it follows the active run")
+        super().__setattr__(name, value)
+
+
+def _preinit_config(changed: dict[str, Any]) -> None:
+    raise UsageError("no active run: call labbook.init() before setting config")
+
+
+def _preinit_summary(values: dict[str, Any], deleted: list[str]) -> dict[str, Any]:
+    raise UsageError("no active run: call labbook.init() before writing the summary")
+
+
+sys.modules[__name__].__class__ = _Module

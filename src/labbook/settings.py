@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     """Blob store URI; defaults to ``file://<dir>/blobs``."""
 
     mode: Mode = "online"
+    base_url: str = "http://127.0.0.1:8080"
+    """Where the dashboard (and, with the server, the API) lives; run URLs point there."""
+    api_key: str | None = None
     project: str | None = None
     entity: str | None = None
     run_dir: Path | None = None

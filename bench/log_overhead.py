@@ -1,0 +1,85 @@
+"""How much a training loop pays for ``run.log()``.
+
+Two modes:
+
+* default (in-process, ``_single.py``): 100,000 steps x 10 scalars through labbook.
+* ``--compare`` (``_compare.py``): 20,000 steps x 10 scalars, one finished run, through labbook,
+  trackio and wandb (offline), each as its own process, alternating, ``--reps`` times; prints
+  time inside ``log()``, whole-process CPU (children included) and the ratios to labbook.
+
+Examples::
+
+    python bench/log_overhead.py
+    python bench/log_overhead.py --compare
+    python bench/log_overhead.py --compare --tools trackio,wandb --compare-python /venv/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+SINGLE_STEPS = 100_000
+COMPARE_STEPS = 20_000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--compare", action="store_true", help="compare labbook with trackio and wandb"
+    )
+    parser.add_argument("--reps", type=int, default=3, help="repetitions per tool (compare)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help=f"rows to log (default {SINGLE_STEPS:,}; {COMPARE_STEPS:,} with --compare)",
+    )
+    parser.add_argument("--keys", type=int, default=10, help="scalars per row")
+    parser.add_argument(
+        "--tools",
+        default="labbook,trackio,wandb",
+        help="comma-separated tools to compare (default: labbook,trackio,wandb; "
+        "'baseline' adds a no-op log() to show the fixed cost)",
+    )
+    parser.add_argument(
+        "--labbook-python",
+        default=sys.executable,
+        help="interpreter that runs the labbook worker (default: this one)",
+    )
+    parser.add_argument(
+        "--compare-python",
+        default=sys.executable,
+        help="interpreter that runs the trackio and wandb workers (default: this one)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the workers' data folders")
+    parser.add_argument("--json", dest="json_out", help="also write raw results to this file")
+    args = parser.parse_args(argv)
+
+    if args.compare:
+        import _compare
+
+        tools = tuple(t.strip() for t in args.tools.split(",") if t.strip())
+        _compare.compare(
+            reps=args.reps,
+            steps=args.steps or COMPARE_STEPS,
+            keys=args.keys,
+            labbook_python=args.labbook_python,
+            compare_python=args.compare_python,
+            tools=tools,
+            keep=args.keep,
+            json_out=args.json_out,
+        )
+        return 0
+
+    import _single
+
+    _single.single(steps=args.steps or SINGLE_STEPS, keys=args.keys)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The BlobStore plug point: a few methods wide, so a new scheme is one small class."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """SHA-256 hex digest and size of a file, read in chunks."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+class BlobStore(Protocol):
+    """Content-addressed storage of immutable byte strings keyed by their SHA-256."""
+
+    uri: str
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def put_file(self, path: Path, sha256: str | None = None) -> str:
+        """Store a file's bytes unless already present; return its SHA-256."""
+        ...
+
+    def put_bytes(self, data: bytes) -> str: ...
+
+    def open_read(self, sha256: str) -> Iterator[bytes]:
+        """Stream a blob's bytes in chunks; raises NotFoundError when missing."""
+        ...

@@ -1,0 +1,221 @@
+"""The ``labbook`` command: thin click commands over the SDK, the store and the sync logic."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from labbook import __version__
+from labbook.errors import LabbookError
+from labbook.settings import Settings
+
+
+def _settings(ctx: click.Context) -> Settings:
+    obj = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        overrides: dict[str, Any] = {}
+        if obj.get("dir"):
+            overrides["dir"] = Path(obj["dir"])
+        if obj.get("db"):
+            overrides["db_url"] = obj["db"]
+        obj["settings"] = Settings(**overrides)
+    settings: Settings = obj["settings"]
+    return settings
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}" if math.isfinite(v) else str(v)
+    if isinstance(v, dict | list):
+        return json.dumps(v, default=str)
+    return "" if v is None else str(v)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="labbook")
+@click.option(
+    "--dir", "data_dir", envvar=None, help="Data directory (default ~/.labbook or LABBOOK_DIR)."
+)
+@click.option("--db", help="Store URL (default: SQLite in the data directory).")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: str | None, db: str | None) -> None:
+    """labbook: track, compare and reproduce machine-learning experiments."""
+    ctx.ensure_object(dict).update({"dir": data_dir, "db": db})
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.pass_context
+def sync(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Upload run journals (offline, crashed or interrupted runs). Safe to repeat."""
+    from labbook.sdk.sync import find_run_dirs, sync_run
+
+    settings = _settings(ctx)
+    console = Console(stderr=True)
+    run_dirs = list(find_run_dirs(list(paths)))
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        for rd in run_dirs:
+            size = rd.journal.stat().st_size
+            task = progress.add_task(rd.path.name, total=size)
+            result = sync_run(
+                rd,
+                settings,
+                progress=lambda off, _t, task=task: progress.update(task, completed=off),
+            )
+            progress.update(task, completed=size)
+            click.echo(
+                f"synced {result.ref.entity}/{result.ref.project}/{result.ref.id}: "
+                f"{result.sent} new records, last seq {result.last_seq}, {result.state}"
+            )
+
+
+@cli.command("runs")
+@click.argument("project")
+@click.option("--filter", "filters", help='JSON filter, e.g. \'{"config.lr": {"$gt": 0.1}}\'.')
+@click.option("--order", default=None, help="Sort field, '-' prefix for descending.")
+@click.option("--limit", default=50, show_default=True)
+@click.pass_context
+def runs_cmd(
+    ctx: click.Context, project: str, filters: str | None, order: str | None, limit: int
+) -> None:
+    """List a project's runs (PROJECT or ENTITY/PROJECT)."""
+    from labbook.sdk.api import Api
+
+    try:
+        flt = json.loads(filters) if filters else None
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"--filter is not JSON: {exc}") from exc
+    with Api(_settings(ctx)) as api:
+        runs = list(api.runs(project, filters=flt, order=order, per_page=limit))[:limit]
+        table = Table(title=project)
+        for col in ("id", "name", "state", "created", "config", "summary"):
+            table.add_column(col, overflow="fold")
+        for r in runs:
+            created = r.created_at.strftime("%Y-%m-%d %H:%M:%S") if r.created_at else ""
+            cfg = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.config.items()))
+            summ = ", ".join(
+                f"{k}={_fmt(v)}" for k, v in sorted(r.summary.items()) if not k.startswith("_")
+            )
+            table.add_row(r.id, r.name, r.state, created, cfg, summ)
+        Console().print(table)
+
+
+@cli.group("run")
+def run_group() -> None:
+    """Inspect one run."""
+
+
+@run_group.command("show")
+@click.argument("path")
+@click.pass_context
+def run_show(ctx: click.Context, path: str) -> None:
+    """Show a run (ENTITY/PROJECT/ID or PROJECT/ID): state, config, summary, metrics, files."""
+    from labbook.sdk.api import Api
+
+    with Api(_settings(ctx)) as api:
+        run = api.run(path)
+        console = Console()
+        console.print(f"[bold]{'/'.join(run.path)}[/bold]  {run.name}  state={run.state}")
+        for label, value in (
+            ("tags", ", ".join(run.tags)),
+            ("notes", run.notes),
+            ("group", run.group),
+        ):
+            if value:
+                console.print(f"{label}: {value}")
+        for title, data in (("config", run.config), ("summary", run.summary)):
+            table = Table(title=title)
+            table.add_column("key")
+            table.add_column("value", overflow="fold")
+            for k, v in sorted(data.items()):
+                table.add_row(k, _fmt(v))
+            console.print(table)
+        metrics = Table(title="metrics")
+        for col in ("key", "count", "last", "min", "max", "last step"):
+            metrics.add_column(col)
+        for m in run.metric_keys():
+            metrics.add_row(
+                m.key, str(m.count), _fmt(m.last), _fmt(m.min), _fmt(m.max), str(m.last_step)
+            )
+        console.print(metrics)
+        files = run.files()
+        if files:
+            ft = Table(title="files")
+            ft.add_column("path")
+            ft.add_column("size")
+            for f in files:
+                ft.add_row(f.path, str(f.size))
+            console.print(ft)
+
+
+@cli.command("history")
+@click.argument("path")
+@click.argument("key")
+@click.option(
+    "--buckets", type=int, default=None, help="Print a min/max envelope of this many buckets."
+)
+@click.pass_context
+def history_cmd(ctx: click.Context, path: str, key: str, buckets: int | None) -> None:
+    """Print a metric's history (every point) or its envelope (--buckets)."""
+    from labbook.sdk.api import Api
+    from labbook.store import RunRef
+
+    with Api(_settings(ctx)) as api:
+        ref = RunRef.parse(path, api.default_entity)
+        if buckets:
+            env = api.store.history_envelope(ref, key, buckets)
+            click.echo("bucket_lo\tfirst_step\tlast_step\tcount\tmin\tmax\tfirst\tlast")
+            for i in range(len(env.count)):
+                click.echo(
+                    f"{env.bucket_lo[i]}\t{env.first_step[i]}\t{env.last_step[i]}\t{env.count[i]}\t"
+                    f"{_fmt(float(env.min[i]))}\t{_fmt(float(env.max[i]))}\t"
+                    f"{_fmt(float(env.first[i]))}\t{_fmt(float(env.last[i]))}"
+                )
+            return
+        series = api.store.history(ref, [key]).get(key)
+        if series is None or not len(series.steps):
+            raise click.ClickException(f"run {path} has no history for key {key!r}")
+        click.echo(f"_step\t{key}")
+        for s, v in zip(series.steps.tolist(), series.values.tolist(), strict=True):
+            click.echo(f"{s}\t{_fmt(v)}")
+
+
+@cli.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Log example runs to the local store and show what was stored."""
+    from labbook.cli.demo import CONFIGS, DEMO_PROJECT, run_demo
+
+    settings = _settings(ctx).model_copy(update={"capture_console": False})
+    click.echo(f"Training {len(CONFIGS)} runs into {settings.resolved_db_url()} ...")
+    paths = run_demo(settings)
+    click.echo(f"Logged {len(paths)} runs:")
+    ctx.invoke(runs_cmd, project=paths[0].rsplit("/", 1)[0] if paths else DEMO_PROJECT)
+    if paths:
+        click.echo(f"\nInspect one:  labbook run show {paths[0]}")
+        click.echo(f"Its history:  labbook history {paths[0]} val/accuracy")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except LabbookError as exc:
+        raise SystemExit(f"labbook: {exc.message}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""``labbook.Api``: read runs back for analysis (wandb's public API shape).
+
+History comes back at full fidelity as a pandas DataFrame: one row per step, ``_step``,
+``_timestamp`` and ``_runtime`` columns, NaN and ±Inf as logged. It is never sampled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from labbook.settings import Settings
+from labbook.store import KeySeries, RunInfo, RunRef, Store
+
+
+class Api:
+    """Read access to the local store (and, once configured, a server)."""
+
+    def __init__(self, settings: Settings | None = None, *, store: Store | None = None) -> None:
+        self.settings = settings or Settings()
+        self._store = store
+        self._owns_store = store is None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.open(
+                self.settings.resolved_db_url(), crash_after=self.settings.crash_after
+            )
+        return self._store
+
+    @property
+    def default_entity(self) -> str:
+        from labbook.sdk.session import _default_entity
+
+        return self.settings.entity or _default_entity()
+
+    def close(self) -> None:
+        if self._store is not None and self._owns_store:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def projects(self, entity: str | None = None) -> list[Any]:
+        return list(self.store.projects(entity))
+
+    def _project_path(self, path: str) -> tuple[str, str]:
+        parts = [p for p in path.strip("/").split("/") if p]
+        if len(parts) == 1:
+            return self.default_entity, parts[0]
+        if len(parts) == 2:
+            return parts[0], parts[1]
+        raise ValueError(f"expected 'entity/project' or 'project', got {path!r}")
+
+    def runs(
+        self,
+        path: str,
+        filters: dict[str, Any] | None = None,
+        order: str | list[str] | None = None,
+        per_page: int = 100,
+    ) -> Runs:
+        entity, project = self._project_path(path)
+        return Runs(self, entity, project, filters, order, per_page)
+
+    def run(self, path: str) -> ApiRun:
+        ref = RunRef.parse(path, self.default_entity)
+        return ApiRun(self, self.store.get_run(ref))
+
+
+class Runs:
+    """Lazily paged runs of a project; iterate it, ``len()`` it or ``to_pandas()`` it."""
+
+    def __init__(
+        self,
+        api: Api,
+        entity: str,
+        project: str,
+        filters: dict[str, Any] | None,
+        order: str | list[str] | None,
+        per_page: int,
+    ) -> None:
+        self.api = api
+        self.entity = entity
+        self.project = project
+        self.filters = filters
+        self.order = order
+        self.per_page = max(1, per_page)
+        self._cache: list[ApiRun] | None = None
+
+    def __iter__(self) -> Iterator[ApiRun]:
+        if self._cache is not None:
+            yield from self._cache
+            return
+        fetched: list[ApiRun] = []
+        offset = 0
+        while True:
+            page = self.api.store.list_runs(
+                self.entity,
+                self.project,
+                filters=self.filters,
+                order=self.order,
+                limit=self.per_page,
+                offset=offset,
+            )
+            for info in page:
+                run = ApiRun(self.api, info)
+                fetched.append(run)
+                yield run
+            if len(page) < self.per_page:
+                break
+            offset += len(page)
+        self._cache = fetched
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+    def __getitem__(self, i: int) -> ApiRun:
+        return list(iter(self))[i]
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per run: identity and state, then ``config.*`` and ``summary.*`` columns."""
+        rows = []
+        for run in self:
+            row: dict[str, Any] = {
+                "id": run.id,
+                "name": run.name,
+                "state": run.state,
+                "created_at": run.created_at,
+                "tags": list(run.tags),
+                "group": run.group,
+                "job_type": run.job_type,
+            }
+            for k, v in _flat(run.config).items():
+                row[f"config.{k}"] = v
+            for k, v in _flat(run.summary).items():
+                row[f"summary.{k}"] = v
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+class ApiRun:
+    """A stored run as the read API shows it."""
+
+    def __init__(self, api: Api, info: RunInfo) -> None:
+        self._api = api
+        self._info = info
+
+    # identity and attributes
+    @property
+    def id(self) -> str:
+        return self._info.ref.id
+
+    @property
+    def entity(self) -> str:
+        return self._info.ref.entity
+
+    @property
+    def project(self) -> str:
+        return self._info.ref.project
+
+    @property
+    def path(self) -> list[str]:
+        return [self.entity, self.project, self.id]
+
+    @property
+    def name(self) -> str:
+        return self._info.name
+
+    @property
+    def state(self) -> str:
+        return self._info.state
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self._info.config)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return dict(self._info.summary)
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self._info.tags)
+
+    @property
+    def notes(self) -> str | None:
+        return self._info.notes
+
+    @property
+    def group(self) -> str | None:
+        return self._info.group
+
+    @property
+    def job_type(self) -> str | None:
+        return self._info.job_type
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict(self._info.metadata)
+
+    @property
+    def created_at(self) -> datetime | None:
+        return self._info.created_at
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._info.exit_code
+
+    @property
+    def last_seq(self) -> int:
+        return self._info.last_seq
+
+    def refresh(self) -> ApiRun:
+        self._info = self._api.store.get_run(self._info.ref)
+        return self
+
+    def files(self) -> list[Any]:
+        return list(self._api.store.files(self._info.ref))
+
+    def metric_keys(self) -> list[Any]:
+        return list(self._api.store.metric_keys(self._info.ref))
+
+    def history(self, keys: Sequence[str] | None = None, pandas: bool = True, **_: Any) -> Any:
+        """Every logged row (never sampled) as a DataFrame sorted by ``_step``."""
+        series = self._api.store.history(self._info.ref, list(keys) if keys is not None else None)
+        df = history_frame(series, self._info.started_at)
+        if not pandas:
+            return df.to_dict(orient="records")
+        return df
+
+    def scan_history(self, keys: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+        yield from self.history(keys).to_dict(orient="records")
+
+    def __repr__(self) -> str:
+        return f"<Run {self.entity}/{self.project}/{self.id} ({self.state})>"
+
+
+def history_frame(series: dict[str, KeySeries], started_at: datetime | None) -> pd.DataFrame:
+    """Align per-key series on their steps into one frame, keeping each key's dtype."""
+    nonempty = {k: s for k, s in series.items() if len(s.steps)}
+    if not nonempty:
+        return pd.DataFrame({"_step": np.array([], dtype=np.int64)})
+    steps = np.unique(np.concatenate([s.steps for s in nonempty.values()]))
+    n = len(steps)
+    times = np.full(n, np.nan)
+    columns: dict[str, Any] = {"_step": steps}
+    for key in sorted(nonempty):
+        s = nonempty[key]
+        idx = np.searchsorted(steps, s.steps)
+        times[idx] = np.fmax(times[idx], s.times)
+        if len(idx) == n:
+            columns[key] = s.values
+            continue
+        vals = s.values
+        if vals.dtype.kind == "f":
+            col = np.full(n, np.nan)
+            col[idx] = vals
+            columns[key] = col
+        elif vals.dtype.kind in "iub":
+            dtype = "Int64" if vals.dtype.kind in "iu" else "boolean"
+            arr = pd.array([pd.NA] * n, dtype=dtype)
+            arr[idx] = vals
+            columns[key] = arr
+        else:
+            col_o = np.full(n, None, dtype=object)
+            col_o[idx] = vals
+            columns[key] = col_o
+    columns["_timestamp"] = times
+    start = started_at.timestamp() if started_at is not None else (times[0] if n else 0.0)
+    columns["_runtime"] = times - start
+    frame = pd.DataFrame(columns)
+    ordered = ["_step", *sorted(nonempty), "_timestamp", "_runtime"]
+    return frame[ordered]

@@ -1,0 +1,467 @@
+"""What a run records about its surroundings at ``labbook.init``.
+
+Four independent probes: the machine and command line (``system_metadata``), the source tree
+(``git_state``), the Python environment (``requirements``) and the console (``ConsoleCapture``).
+They must never make a training script fail: a probe that cannot answer returns less, not an error,
+because losing one metadata field is always cheaper than losing the user's run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import importlib.metadata
+import os
+import platform
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO, cast
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = ["ConsoleCapture", "GitState", "git_state", "requirements", "system_metadata"]
+
+GIT_TIMEOUT_S = 5.0
+UNTRACKED_MAX_BYTES = 1024 * 1024
+# Bounds the work on a tree full of untracked files (a forgotten data folder, say).
+UNTRACKED_MAX_FILES = 500
+
+
+# --------------------------------------------------------------------------- system metadata
+
+
+def _memory_total() -> int:
+    import psutil  # imported lazily: only this probe needs it, and it may be missing
+
+    return int(psutil.virtual_memory().total)
+
+
+def _program() -> str:
+    # Resolved so that a run started as ``python train.py`` can be traced to the file later.
+    argv0 = sys.argv[0] if sys.argv else ""
+    return str(Path(argv0).resolve()) if argv0 and Path(argv0).is_file() else argv0
+
+
+def _command() -> str:
+    # orig_argv keeps interpreter flags such as ``-m pkg`` that sys.argv has already consumed.
+    return shlex.join(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
+
+
+def system_metadata() -> dict[str, Any]:
+    """Describe the host and the command line; a probe that fails is left out rather than raised."""
+    probes: dict[str, Callable[[], Any]] = {
+        "host": socket.gethostname,
+        "os": platform.platform,
+        "python": platform.python_version,
+        "executable": lambda: sys.executable,
+        "program": _program,
+        "args": lambda: [str(a) for a in sys.argv[1:]],
+        "command": _command,
+        "cwd": os.getcwd,
+        "pid": os.getpid,
+        "user": getpass.getuser,
+        "cpu_count": os.cpu_count,
+        "memory_total": _memory_total,
+    }
+    meta: dict[str, Any] = {}
+    for key, probe in probes.items():
+        try:
+            value = probe()
+        except Exception:
+            continue
+        if value is not None:
+            meta[key] = value
+    return meta
+
+
+# --------------------------------------------------------------------------- git
+
+
+@dataclass(frozen=True)
+class GitState:
+    """The source tree a run came from, enough to check it out again and re-apply local edits."""
+
+    commit: str
+    branch: str | None
+    remote: str | None
+    dirty: bool
+    diff: str
+    root: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Without the diff: it is stored as its own file (diff.patch), not in run metadata."""
+        data = asdict(self)
+        del data["diff"]
+        return data
+
+
+class _GitError(Exception):
+    pass
+
+
+def _git_env(index_file: str | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    # No credential prompt may ever block a training script; no optional index refresh may write
+    # the user's index behind their back.
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+    env["GIT_LITERAL_PATHSPECS"] = "1"
+    if index_file is not None:
+        env["GIT_INDEX_FILE"] = index_file
+    return env
+
+
+def _git(
+    cwd: Path, *args: str, ok_codes: tuple[int, ...] = (0,), index_file: str | None = None
+) -> tuple[int, bytes]:
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=_git_env(index_file),
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise _GitError(str(exc)) from exc
+    if proc.returncode not in ok_codes:
+        raise _GitError(f"git {args[0]} exited {proc.returncode}")
+    return proc.returncode, proc.stdout
+
+
+def _text(out: bytes) -> str:
+    return out.decode("utf-8", errors="replace").strip()
+
+
+def strip_credentials(url: str) -> str:
+    """Drop secrets from a remote URL, since metadata is visible to everyone who can see the run.
+
+    A password, or any user name on http(s) (where the "user" is usually a token), is removed;
+    ``ssh://git@host`` and ``git@host:org/repo`` keep their user, which is not a secret.
+    """
+    if "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url
+    if ":" in userinfo or parts.scheme.lower() in ("http", "https"):
+        return urlunsplit(parts._replace(netloc=host))
+    return url
+
+
+def _untracked_text_files(root: Path) -> list[str]:
+    _, out = _git(root, "ls-files", "--others", "--exclude-standard", "-z")
+    picked: list[str] = []
+    for raw in out.split(b"\0"):
+        if not raw:
+            continue
+        name = os.fsdecode(raw)
+        path = root / name
+        try:
+            if path.is_symlink() or not path.is_file():
+                continue
+            if path.stat().st_size >= UNTRACKED_MAX_BYTES:
+                continue
+            with path.open("rb") as fh:
+                if b"\0" in fh.read(8192):
+                    continue  # binary: a patch of it would be useless noise
+        except OSError:
+            continue
+        picked.append(name)
+        if len(picked) >= UNTRACKED_MAX_FILES:
+            break
+    return picked
+
+
+def _diff(root: Path) -> str:
+    """``git diff HEAD`` plus untracked text files as new-file hunks.
+
+    Untracked files are marked intent-to-add in a *copy* of the index (GIT_INDEX_FILE), so one
+    diff shows them while the user's staging area stays byte-for-byte untouched. Copying the
+    real index rather than reading HEAD's tree keeps git's stat cache, so large repos stay fast.
+    """
+    diff_args = [
+        "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false", "-c", "core.quotePath=off",
+        "diff", "HEAD", "--no-color", "--no-ext-diff", "--no-textconv", "--no-relative",
+        "--src-prefix=a/", "--dst-prefix=b/",
+    ]  # fmt: skip
+    untracked = _untracked_text_files(root)
+    if not untracked:
+        return _git(root, *diff_args)[1].decode("utf-8", errors="replace")
+    with tempfile.TemporaryDirectory(prefix="labbook-git-") as tmp:
+        index = str(Path(tmp) / "index")
+        # Relative to root on old gits, absolute on new ones (and with GIT_INDEX_FILE set).
+        real_index = root / _text(_git(root, "rev-parse", "--git-path", "index")[1])
+        if real_index.is_file():
+            shutil.copyfile(real_index, index)
+        else:
+            _git(root, "read-tree", "HEAD", index_file=index)
+        for start in range(0, len(untracked), 100):
+            _git(root, "add", "--intent-to-add", "--", *untracked[start : start + 100],
+                 index_file=index)  # fmt: skip
+        return _git(root, *diff_args, index_file=index)[1].decode("utf-8", errors="replace")
+
+
+def git_state(path: str | Path) -> GitState | None:
+    """Snapshot the repository containing ``path``; None when there is none or git misbehaves."""
+    try:
+        start = Path(path).resolve()
+        if not start.is_dir():
+            start = start.parent
+        if not start.is_dir():
+            return None
+        root = Path(_text(_git(start, "rev-parse", "--show-toplevel")[1]))
+        commit = _text(_git(root, "rev-parse", "--verify", "HEAD")[1])
+        code, out = _git(root, "symbolic-ref", "--short", "-q", "HEAD", ok_codes=(0, 1))
+        branch = _text(out) if code == 0 else None  # 1: detached HEAD
+        code, out = _git(root, "config", "--get", "remote.origin.url", ok_codes=(0, 1))
+        remote = strip_credentials(_text(out)) if code == 0 and out.strip() else None
+        _, status = _git(root, "status", "--porcelain", "--untracked-files=normal")
+        return GitState(
+            commit=commit,
+            branch=branch or None,
+            remote=remote,
+            dirty=bool(status.strip()),
+            diff=_diff(root),
+            root=str(root),
+        )
+    except Exception:
+        return None
+
+
+# --------------------------------------------------------------------------- requirements
+
+
+def requirements() -> str:
+    """``pip freeze``-like lines, read from metadata so no subprocess or pip import is needed.
+
+    When a distribution is installed twice on sys.path, the first one wins, as it does on import.
+    """
+    seen: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        try:
+            name = dist.metadata["Name"]
+            version = dist.version
+        except Exception:
+            continue
+        if not name or not version:
+            continue
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        seen.setdefault(key, f"{name}=={version}")
+    lines = sorted(seen.values(), key=lambda line: (line.lower(), line))
+    return "".join(line + "\n" for line in lines)
+
+
+# --------------------------------------------------------------------------- console
+
+
+def _collapse(line: str) -> str:
+    """Keep what a terminal would show for one line: the text after the last carriage return."""
+    line = line.rstrip("\r")  # a trailing \r (CRLF, or a bar that just rewound) ends nothing
+    return line[line.rfind("\r") + 1 :]
+
+
+def _trim_partial(pending: str) -> str:
+    # Same rule applied early, so a bar that updates for hours without a newline stays small.
+    cut = pending.rstrip("\r").rfind("\r")
+    return pending[cut + 1 :] if cut >= 0 else pending
+
+
+_MAX_PENDING = 64 * 1024
+
+
+class _Tee:
+    """Stands in for sys.stdout/sys.stderr: writes go to the original first, then to the log.
+
+    Everything else is the original's, so libraries that probe the stream (tqdm, rich, click)
+    see the terminal they would have seen. It deliberately is not an io.IOBase: IOBase closes
+    itself on garbage collection, which here would close the user's terminal stream.
+    """
+
+    def __init__(self, original: TextIO, capture: ConsoleCapture, key: str) -> None:
+        self._original = original
+        self._capture = capture
+        self._key = key
+        self._live = True
+
+    def write(self, text: str) -> int:
+        written = self._original.write(text)
+        if self._live and text and isinstance(text, str):
+            self._capture._record(self._key, text)
+        return written
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._original.flush()
+
+    def isatty(self) -> bool:
+        return self._original.isatty()
+
+    def fileno(self) -> int:
+        return self._original.fileno()
+
+    def writable(self) -> bool:
+        return self._original.writable()
+
+    @property
+    def encoding(self) -> str:
+        return self._original.encoding
+
+    @property
+    def errors(self) -> str | None:
+        return self._original.errors
+
+    @property
+    def buffer(self) -> Any:
+        return self._original.buffer
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_original":
+            raise AttributeError(name)
+        return getattr(self._original, name)
+
+    def __repr__(self) -> str:
+        return f"<labbook tee of {self._original!r}>"
+
+
+class ConsoleCapture:
+    """Tee the Python-level stdout/stderr into ``path`` (output.log) without changing the terminal.
+
+    Only sys.stdout/sys.stderr are wrapped, never file descriptors: output of C extensions and
+    child processes is not captured, but nothing can deadlock on a pipe and ``stop`` is exact.
+    """
+
+    def __init__(self, path: Path, *, flush_interval: float = 1.0) -> None:
+        self.path = Path(path)
+        self.flush_interval = flush_interval
+        self._lock = threading.RLock()  # re-entrant: a signal handler may print mid-record
+        self._file: TextIO | None = None
+        self._pending: dict[str, str] = {"out": "", "err": ""}
+        self._last_flush = 0.0
+        self._warned = False
+        self._orig_out: TextIO | None = None
+        self._orig_err: TextIO | None = None
+        self._tee_out: _Tee | None = None
+        self._tee_err: _Tee | None = None
+
+    @property
+    def active(self) -> bool:
+        return self._file is not None
+
+    def start(self) -> ConsoleCapture:
+        """Begin teeing; a second call while active does nothing. Raises OSError if unopenable."""
+        with self._lock:
+            if self._file is not None:
+                return self
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = cast(
+                TextIO,
+                open(self.path, "a", encoding="utf-8", errors="replace", newline="\n"),  # noqa: SIM115
+            )
+            self._pending = {"out": "", "err": ""}
+            self._last_flush = time.monotonic()
+            self._orig_out, self._orig_err = sys.stdout, sys.stderr
+            if sys.stdout is not None:
+                self._tee_out = _Tee(sys.stdout, self, "out")
+                sys.stdout = cast(TextIO, self._tee_out)
+            if sys.stderr is not None:
+                self._tee_err = _Tee(sys.stderr, self, "err")
+                sys.stderr = cast(TextIO, self._tee_err)
+            return self
+
+    def stop(self) -> None:
+        """Stop teeing and close the log; safe to call twice.
+
+        The originals come back only where our tee is still installed: if something replaced
+        sys.stdout after us, its object stays, and our tee inside it just passes writes through.
+        """
+        with self._lock:
+            if self._file is None:
+                return
+            for tee in (self._tee_out, self._tee_err):
+                if tee is not None:
+                    tee._live = False
+            if self._tee_out is not None and sys.stdout is self._tee_out:
+                sys.stdout = cast(TextIO, self._orig_out)
+            if self._tee_err is not None and sys.stderr is self._tee_err:
+                sys.stderr = cast(TextIO, self._orig_err)
+            self._tee_out = self._tee_err = None
+            file, self._file = self._file, None
+            try:
+                tail = "".join(_collapse(p) + "\n" for p in self._pending.values() if p)
+                if tail:
+                    file.write(tail)
+                file.close()
+            except Exception as exc:
+                self._warn(exc)
+                with contextlib.suppress(Exception):
+                    file.close()
+            self._pending = {"out": "", "err": ""}
+
+    def flush(self) -> None:
+        """Push buffered log text to disk now, e.g. before uploading output.log mid-run."""
+        with self._lock:
+            if self._file is not None:
+                try:
+                    self._file.flush()
+                except Exception as exc:
+                    self._warn(exc)
+                self._last_flush = time.monotonic()
+
+    def __enter__(self) -> ConsoleCapture:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _record(self, key: str, text: str) -> None:
+        with self._lock:
+            file = self._file
+            if file is None:
+                return
+            try:
+                pending = self._pending[key] + text
+                if "\n" in pending:
+                    *lines, pending = pending.split("\n")
+                    file.write("".join(_collapse(line) + "\n" for line in lines))
+                pending = _trim_partial(pending)
+                if len(pending) > _MAX_PENDING:
+                    file.write(pending)
+                    pending = ""
+                self._pending[key] = pending
+                now = time.monotonic()
+                if now - self._last_flush >= self.flush_interval:
+                    self._last_flush = now
+                    file.flush()
+            except Exception as exc:
+                self._pending[key] = ""
+                self._warn(exc)
+
+    def _warn(self, exc: BaseException) -> None:
+        if self._warned:
+            return
+        self._warned = True
+        stream = self._orig_err if self._orig_err is not None else sys.__stderr__
+        with contextlib.suppress(Exception):
+            if stream is not None:
+                stream.write(f"labbook: cannot write console log {self.path}: {exc}\n")
+                stream.flush()

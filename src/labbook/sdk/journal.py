@@ -1,0 +1,238 @@
+"""The run journal: the client's source of truth.
+
+The training thread only appends Python records to an in-memory deque; a writer thread frames them
+(``records.frame``) and appends them to the journal file at least every ``flush_interval`` seconds.
+A record that reached the file survives a SIGKILL of the process (it is in the OS page cache);
+``close()`` fsyncs so it also survives a power cut. The sender and ``labbook sync`` read the same file
+from the last acknowledged offset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from labbook import records
+from labbook.errors import JournalError
+
+JOURNAL_NAME = "run.lbj"
+ACKED_NAME = "acked.json"
+LOCK_NAME = "run.lock"
+FILES_DIR = "files"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Layout of one run's folder: ``<parent>/labbook/[offline-]run-YYYYMMDD_HHMMSS-<id>/``."""
+
+    path: Path
+
+    @property
+    def journal(self) -> Path:
+        return self.path / JOURNAL_NAME
+
+    @property
+    def acked(self) -> Path:
+        return self.path / ACKED_NAME
+
+    @property
+    def lock(self) -> Path:
+        return self.path / LOCK_NAME
+
+    @property
+    def files(self) -> Path:
+        return self.path / FILES_DIR
+
+    @classmethod
+    def create(cls, parent: Path, run_id: str, offline: bool, started: float) -> RunDir:
+        root = parent / "labbook"
+        stamp = time.strftime("%Y%m%d_%H%M%S", time.localtime(started))
+        prefix = "offline-run" if offline else "run"
+        path = root / f"{prefix}-{stamp}-{run_id}"
+        (path / FILES_DIR).mkdir(parents=True, exist_ok=True)
+        link = root / ("latest-run")
+        # The symlink is a convenience; a filesystem without symlinks must not stop the run.
+        with contextlib.suppress(OSError):
+            tmp = root / f".latest-run-{os.getpid()}"
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(path.name)
+            os.replace(tmp, link)
+        return cls(path)
+
+    @classmethod
+    def find(cls, path: Path) -> RunDir:
+        """The run dir for a path given on the command line (the dir, its journal or a symlink)."""
+        p = Path(path)
+        if p.is_file() and p.name == JOURNAL_NAME:
+            p = p.parent
+        p = p.resolve()
+        if not (p / JOURNAL_NAME).is_file():
+            raise JournalError(f"{path} is not a labbook run directory (no {JOURNAL_NAME} in it)")
+        return cls(p)
+
+    def read_acked(self) -> tuple[int, int]:
+        """``(seq, byte offset)`` the sink confirmed; ``(0, header size)`` when nothing was."""
+        try:
+            data = json.loads(self.acked.read_text())
+            return int(data["seq"]), int(data["offset"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0, len(records.FILE_MAGIC)
+
+    def write_acked(self, seq: int, offset: int) -> None:
+        tmp = self.acked.with_name(f".{ACKED_NAME}.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(json.dumps({"seq": seq, "offset": offset}))
+        os.replace(tmp, self.acked)
+
+    def try_lock(self) -> int | None:
+        """Take the run's exclusive lock; the fd while held, None when a live process holds it.
+
+        The training process holds this lock for its whole life, so ``labbook sync`` can tell a run
+        whose process died (lock free, no exit record: crashed) from one still running.
+        """
+        fd = os.open(self.lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+        return fd
+
+
+def release_lock(fd: int | None) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def read_records(
+    path: Path, offset: int | None = None
+) -> Iterator[tuple[int, int, records.Record]]:
+    """Yield ``(end_offset, seq, record)`` from a journal file, stopping at a torn tail."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise JournalError(f"cannot read journal {path}: {exc}") from exc
+    if not data.startswith(records.FILE_MAGIC):
+        raise JournalError(f"{path} is not a labbook journal")
+    start = len(records.FILE_MAGIC) if offset is None else max(offset, len(records.FILE_MAGIC))
+    for end, seq, payload in records.iter_frames(data, start):
+        rec = records.decode(payload)
+        rec["seq"] = seq
+        yield end, seq, rec
+
+
+def valid_length(path: Path) -> tuple[int, int]:
+    """``(bytes up to the last intact frame, last seq)``: where an appender may continue."""
+    data = path.read_bytes()
+    end, last = len(records.FILE_MAGIC), 0
+    for frame_end, last, _ in records.iter_frames(data, end):
+        end = frame_end
+    return end, last
+
+
+class JournalWriter:
+    """Appends records to the journal from a background thread.
+
+    ``put`` is the only method the training thread calls: a deque append, no I/O, no lock.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        flush_interval: float = 0.1,
+        start_seq: int = 0,
+        on_flush: Callable[[int], None] | None = None,
+        tick: Callable[[], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.flush_interval = flush_interval
+        self._seq = start_seq
+        self._queue: deque[records.Record] = deque()
+        self._wake = threading.Event()
+        self._stop = False
+        self._on_flush = on_flush
+        self._tick = tick
+        self._pending = bytearray()
+        self._warned = False
+        new = not path.exists() or path.stat().st_size == 0
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        if new:
+            os.write(self._fd, records.FILE_MAGIC)
+        self._thread = threading.Thread(target=self._loop, name="labbook-journal", daemon=True)
+        self._thread.start()
+
+    @property
+    def last_seq(self) -> int:
+        """Seq of the last record written to the file (the writer thread's view)."""
+        return self._seq
+
+    def put(self, record: records.Record) -> None:
+        self._queue.append(record)
+
+    def _loop(self) -> None:
+        # Sleep half the interval: a record waits at most one interval before it is written.
+        half = self.flush_interval / 2
+        while not self._stop:
+            self._wake.wait(half)
+            self._wake.clear()
+            if self._tick is not None:
+                self._tick()
+            self._drain()
+        self._drain()
+
+    def _drain(self) -> None:
+        queue = self._queue
+        if queue:
+            buf = self._pending
+            frame, encode = records.frame, records.encode
+            seq = self._seq
+            while queue:
+                rec = queue.popleft()
+                try:
+                    payload = encode(rec)
+                except (TypeError, ValueError, OverflowError) as exc:
+                    self._warn(f"labbook: dropped an unencodable {rec.get('t')!r} record: {exc}")
+                    continue
+                seq += 1
+                buf += frame(seq, payload)
+            self._seq = seq
+        if self._pending:
+            try:
+                written = os.write(self._fd, self._pending)
+                del self._pending[:written]
+            except OSError as exc:
+                # Disk full or similar: keep the bytes and retry on the next tick.
+                self._warn(f"labbook: journal write failed, will retry: {exc}")
+                return
+            if not self._pending and self._on_flush is not None:
+                self._on_flush(self._seq)
+
+    def _warn(self, msg: str) -> None:
+        if not self._warned:
+            self._warned = True
+            print(msg, file=sys.__stderr__)
+
+    def close(self) -> None:
+        """Write everything queued, fsync, close. Safe to call twice."""
+        if self._fd < 0:
+            return
+        self._stop = True
+        self._wake.set()
+        self._thread.join()
+        # Retry leftovers once more (a transient error); what still fails is reported.
+        self._drain()
+        with contextlib.suppress(OSError):
+            os.fsync(self._fd)
+        os.close(self._fd)
+        self._fd = -1

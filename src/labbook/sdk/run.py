@@ -1,0 +1,355 @@
+"""The ``Run`` a training script holds: ``log``, ``config``, ``summary``, ``save``, ``finish``.
+
+Only :meth:`Run.log` is on the hot path. It validates and flattens the values (raising on the
+training thread, naming the key) and appends one record to the journal writer's deque; all I/O
+happens on the writer and sender threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+from labbook import records
+from labbook.blobs import sha256_file
+from labbook.errors import UsageError
+from labbook.sdk.config import Config
+from labbook.sdk.journal import JournalWriter, RunDir, release_lock
+from labbook.sdk.sender import Sender
+from labbook.sdk.summary import Summary
+from labbook.sdk.values import check_keys, flatten_into, plain
+from labbook.settings import Settings
+
+
+class Run:
+    """One tracked run. Created by :func:`labbook.init`, never directly."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        run_id: str,
+        name: str,
+        project: str,
+        entity: str,
+        run_dir: RunDir,
+        writer: JournalWriter,
+        sender: Sender | None,
+        lock_fd: int | None,
+        config: dict[str, Any],
+        tags: list[str],
+        notes: str | None,
+        group: str | None,
+        job_type: str | None,
+        started: float,
+        start_step: int = 0,
+        summary: dict[str, Any] | None = None,
+        console: Any = None,
+        on_finish: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.id = run_id
+        self._name = name
+        self.project = project
+        self.entity = entity
+        self._run_dir = run_dir
+        self._writer = writer
+        self._put = writer.put
+        self._sender = sender
+        self._lock_fd = lock_fd
+        self._tags = list(tags)
+        self._notes = notes
+        self.group = group
+        self.job_type = job_type
+        self.start_time = started
+        self._step = start_step
+        self._pending: dict[str, Any] | None = None
+        self._summary_data: dict[str, Any] = dict(summary or {})
+        self.summary = Summary(self._summary_data, self._on_summary_write)
+        self.config = Config(config, self._on_config_change)
+        self._console = console
+        self._on_finish = on_finish
+        self._warned_step = False
+        self._finished = False
+        self._finish_lock = threading.Lock()
+
+    # ----- identity ----------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = str(value)
+        self._put({"t": records.UPDATE, "name": self._name})
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return tuple(self._tags)
+
+    @tags.setter
+    def tags(self, value: Any) -> None:
+        self._tags = [str(t) for t in value]
+        self._put({"t": records.UPDATE, "tags": list(self._tags)})
+
+    @property
+    def notes(self) -> str | None:
+        return self._notes
+
+    @notes.setter
+    def notes(self, value: str | None) -> None:
+        self._notes = value
+        self._put({"t": records.UPDATE, "notes": value})
+
+    @property
+    def path(self) -> str:
+        return f"{self.entity}/{self.project}/{self.id}"
+
+    @property
+    def dir(self) -> str:
+        """Files written here are uploaded when the run finishes (wandb's ``run.dir``)."""
+        return str(self._run_dir.files)
+
+    @property
+    def url(self) -> str:
+        return f"{self.settings.base_url.rstrip('/')}/{self.entity}/{self.project}/runs/{self.id}"
+
+    @property
+    def step(self) -> int:
+        return self._step
+
+    @property
+    def offline(self) -> bool:
+        return self._sender is None
+
+    @property
+    def journal_dir(self) -> Path:
+        return self._run_dir.path
+
+    # ----- logging -----------------------------------------------------------------------------
+    def log(
+        self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
+    ) -> None:
+        """Record one row of metrics.
+
+        Without ``step`` each call is a row and advances the step; ``commit=False`` merges into the
+        row being built. With ``step``, calls at the same step merge, a higher step starts a new
+        row, and a lower one is dropped with a single warning (wandb's semantics).
+        """
+        if self._finished:
+            raise UsageError(f"run {self.id} is finished; call labbook.init() for a new run")
+        row: dict[str, Any] = {}
+        if type(data) is dict or isinstance(data, Mapping):
+            flatten_into(row, data, "")
+        else:
+            raise TypeError(f"log() takes a dict of metrics, not {type(data).__name__}")
+        check_keys(row)
+        if step is not None:
+            if type(step) is not int:
+                step = _as_step(step)
+            if step < self._step:
+                if not self._warned_step:
+                    self._warned_step = True
+                    warnings.warn(
+                        f"labbook: step {step} is lower than the current step {self._step}; "
+                        "dropping this data (logged steps must not decrease)",
+                        stacklevel=2,
+                    )
+                return
+            if step > self._step:
+                if self._pending is not None:
+                    self._commit()
+                self._step = step
+            if self._pending is None:
+                self._pending = row
+            else:
+                self._pending.update(row)
+            if commit:
+                self._commit()
+            return
+        if self._pending is not None:
+            self._pending.update(row)
+            row = self._pending
+        if commit is False:
+            self._pending = row
+            return
+        self._pending = row
+        self._commit()
+
+    def _commit(self) -> None:
+        row = self._pending
+        self._pending = None
+        if row is None:
+            return
+        ts = time.time()
+        self._put(
+            {
+                "t": records.HISTORY,
+                "step": self._step,
+                "ts": ts,
+                "rt": ts - self.start_time,
+                "d": row,
+            }
+        )
+        self._summary_data.update(row)
+        self._step += 1
+
+    # ----- config and summary callbacks ---------------------------------------------------------
+    def _on_config_change(self, changed: dict[str, Any]) -> None:
+        clean = {k: plain(k, v) for k, v in changed.items()}
+        changed.update(clean)
+        self._put({"t": records.CONFIG, "u": clean})
+
+    def _on_summary_write(self, values: dict[str, Any], deleted: list[str]) -> dict[str, Any]:
+        clean = {str(k): plain(str(k), v) for k, v in values.items()}
+        rec: dict[str, Any] = {"t": records.SUMMARY, "u": clean}
+        if deleted:
+            rec["del"] = list(deleted)
+        self._put(rec)
+        return clean
+
+    # ----- files -------------------------------------------------------------------------------
+    def save(
+        self, glob_str: str | os.PathLike[str], base_path: str | None = None, policy: str = "live"
+    ) -> list[str]:
+        """Make files part of the run: linked into ``run.dir`` now, uploaded when the run ends.
+
+        Paths keep their layout relative to ``base_path`` (default: the glob's directory part).
+        """
+        if policy not in ("live", "now", "end"):
+            raise UsageError(f"save policy must be 'live', 'now' or 'end', not {policy!r}")
+        pattern = os.fspath(glob_str)
+        base = Path(base_path) if base_path else Path(os.path.dirname(pattern) or ".")
+        saved = []
+        for match in sorted(glob.glob(pattern, recursive=True)):
+            src = Path(match)
+            if not src.is_file():
+                continue
+            try:
+                rel = src.resolve().relative_to(base.resolve())
+            except ValueError:
+                rel = Path(src.name)
+            dest = self._run_dir.files / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.resolve() == src.resolve():
+                saved.append(rel.as_posix())
+                continue
+            dest.unlink(missing_ok=True)
+            try:
+                dest.symlink_to(src.resolve())
+            except OSError:
+                shutil.copy2(src, dest)
+            saved.append(rel.as_posix())
+        return saved
+
+    def _record_files(self) -> None:
+        root = self._run_dir.files
+        for path in sorted(root.rglob("*")):
+            if not path.is_file():
+                continue
+            try:
+                digest, size = sha256_file(path)
+            except OSError as exc:
+                print(f"labbook: cannot read {path} for upload: {exc}", file=sys.__stderr__)
+                continue
+            self._put(
+                {
+                    "t": records.FILE,
+                    "path": path.relative_to(root).as_posix(),
+                    "sha256": digest,
+                    "size": size,
+                }
+            )
+
+    def _write_run_files(self) -> None:
+        files = self._run_dir.files
+        with contextlib.suppress(OSError, yaml.YAMLError):
+            (files / "config.yaml").write_text(
+                yaml.safe_dump(self.config.as_dict(), sort_keys=True)
+            )
+        with contextlib.suppress(OSError, TypeError, ValueError):
+            (files / "summary.json").write_text(
+                json.dumps(self._summary_data, sort_keys=True, default=str, allow_nan=True)
+            )
+
+    # ----- end of the run ----------------------------------------------------------------------
+    def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
+        """End the run: flush, fsync, wait for the upload at most ``finish_timeout`` seconds."""
+        with self._finish_lock:
+            if self._finished:
+                return
+            self._finished = True
+        code = 0 if exit_code is None else int(exit_code)
+        if self._pending is not None:
+            self._commit()
+        if self._console is not None:
+            with contextlib.suppress(Exception):
+                self._console.stop()
+        self._write_run_files()
+        self._record_files()
+        ts = time.time()
+        self._put(
+            {
+                "t": records.EXIT,
+                "code": code,
+                "ts": ts,
+                "state": "finished" if code == 0 else "failed",
+            }
+        )
+        self._writer.close()
+        last = self._writer.last_seq
+        if self._sender is not None:
+            done = self._sender.finish(last, self.settings.finish_timeout)
+            self._sender.close()
+            if not done and not self.settings.silent:
+                reason = f" ({self._sender.last_error})" if self._sender.last_error else ""
+                print(
+                    f"labbook: run {self.id} was not fully uploaded within "
+                    f"{self.settings.finish_timeout:g}s{reason}; everything is in the journal. "
+                    f"Upload the rest with:\n  labbook sync {self._run_dir.path}",
+                    file=sys.__stderr__,
+                )
+        release_lock(self._lock_fd)
+        self._lock_fd = None
+        if self._on_finish is not None:
+            self._on_finish(self)
+
+    def join(self, exit_code: int | None = None) -> None:
+        self.finish(exit_code)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        self.finish(exit_code=1 if exc_type is not None else 0)
+        return False
+
+    def __repr__(self) -> str:
+        return f"<Run {self.path} ({self.name})>"
+
+
+def _as_step(step: Any) -> int:
+    try:
+        if isinstance(step, bool) or int(step) != step:
+            raise ValueError
+        return int(step)
+    except (TypeError, ValueError):
+        raise TypeError(f"step must be an integer, got {step!r}") from None

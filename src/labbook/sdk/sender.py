@@ -1,0 +1,164 @@
+"""The sender: journal[acked:] → Sink, acknowledged offset persisted beside the journal.
+
+It runs on its own thread during a run and inline in ``labbook sync``. Sink failures never reach the
+training thread: the sender backs off and retries, and whatever is still unsent when ``finish`` gives
+up stays in the journal for ``labbook sync``.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from labbook import records
+from labbook.sdk.journal import RunDir
+from labbook.sdk.sinks import Sink
+
+
+class Sender:
+    """Tails one run's journal and delivers it to a sink in batches."""
+
+    def __init__(
+        self,
+        run_dir: RunDir,
+        sink: Sink,
+        *,
+        batch_bytes: int = 1_000_000,
+        min_interval: float = 0.2,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.run_dir = run_dir
+        self.sink = sink
+        self.batch_bytes = batch_bytes
+        self.min_interval = min_interval
+        self.acked_seq, self._offset = run_dir.read_acked()
+        self._buf = b""
+        self._buf_start = self._offset
+        self._file = open(run_dir.journal, "rb")  # noqa: SIM115 - lives as long as the sender
+        self._wake = threading.Event()
+        self._done = threading.Event()
+        self._target_seq: int | None = None
+        self._thread: threading.Thread | None = None
+        self._errors = 0
+        self._closing = False
+        self._on_error = on_error
+        self.last_error: BaseException | None = None
+
+    # ----- one pass ---------------------------------------------------------------------------
+    def _read_new(self) -> None:
+        self._file.seek(self._buf_start + len(self._buf))
+        more = self._file.read()
+        if more:
+            self._buf += more
+
+    def send_available(self, progress: Callable[[int], None] | None = None) -> int:
+        """Send every complete record in the journal now; return how many were sent.
+
+        Raises whatever the sink raises; the acked offset only moves after a successful send.
+        """
+        self._read_new()
+        sent = 0
+        while True:
+            batch: list[records.Record] = []
+            size = 0
+            end = 0
+            base = self._offset - self._buf_start
+            for end, seq, payload in records.iter_frames(self._buf, base):
+                if seq <= self.acked_seq:
+                    continue
+                rec = records.decode(payload)
+                rec["seq"] = seq
+                batch.append(rec)
+                size += len(payload)
+                if size >= self.batch_bytes:
+                    break
+            if end == 0 or end == base:
+                return sent
+            if batch:
+                self.acked_seq = max(self.acked_seq, self.sink.send(batch))
+                sent += len(batch)
+            self._offset = self._buf_start + end
+            self.run_dir.write_acked(self.acked_seq, self._offset)
+            if progress is not None:
+                progress(self._offset)
+            # Drop consumed bytes so the buffer stays at most one batch plus the unread tail.
+            consumed = self._offset - self._buf_start
+            self._buf = self._buf[consumed:]
+            self._buf_start = self._offset
+            if size < self.batch_bytes:
+                return sent
+
+    # ----- background thread ------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="labbook-sender", daemon=True)
+        self._thread.start()
+
+    def notify(self, _seq: int = 0) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        try:
+            self._run_loop()
+        finally:
+            if self._closing:
+                self._release()
+
+    def _run_loop(self) -> None:
+        backoff = 0.0
+        while not self._closing:
+            self._wake.wait(max(backoff, 1.0))
+            if self._closing:
+                return
+            finishing = self._target_seq is not None
+            if not finishing:
+                # Let records accumulate a little: bigger batches are cheaper to store.
+                time.sleep(backoff or self.min_interval)
+            self._wake.clear()
+            try:
+                self.send_available()
+                backoff = 0.0
+                self._errors = 0
+            except Exception as exc:
+                self._errors += 1
+                self.last_error = exc
+                if self._errors == 1 and self._on_error is not None:
+                    self._on_error(exc)
+                backoff = min(5.0, 0.1 * 2 ** min(self._errors, 6)) * (0.5 + random.random())
+                if finishing:
+                    time.sleep(backoff)
+                    self._wake.set()
+                continue
+            if finishing and self._target_seq is not None and self.acked_seq >= self._target_seq:
+                self._done.set()
+                return
+
+    def finish(self, target_seq: int, timeout: float) -> bool:
+        """Wait until everything up to ``target_seq`` is stored, at most ``timeout`` seconds."""
+        self._target_seq = target_seq
+        self._wake.set()
+        ok = self._done.wait(timeout) if self._thread is not None else False
+        return ok
+
+    def close_journal(self) -> None:
+        self._file.close()
+
+    def close(self) -> None:
+        """Release the journal and the sink; a thread still stuck in the sink does it on exit."""
+        if self._thread is not None and self._thread.is_alive():
+            self._closing = True
+            self._wake.set()
+            if self._thread.is_alive():
+                return
+        self._release()
+
+    def _release(self) -> None:
+        if self._file.closed:
+            return
+        self._file.close()
+        try:
+            self.sink.close()
+        except Exception as exc:  # closing must not break finish()
+            print(f"labbook: closing the sink failed: {exc}", file=sys.__stderr__)

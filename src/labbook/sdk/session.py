@@ -1,0 +1,343 @@
+"""``labbook.init`` and the process's active run.
+
+wandb's API has one active run per process (``wandb.run``, ``wandb.log``); this module is where
+that single piece of process state lives, so nothing else needs globals.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import getpass
+import json
+import re
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from labbook import records
+from labbook.errors import UsageError, ValidationError
+from labbook.sdk import capture
+from labbook.sdk.config import Config, config_input
+from labbook.sdk.journal import JournalWriter, RunDir
+from labbook.sdk.names import run_id as new_run_id
+from labbook.sdk.names import run_name
+from labbook.sdk.run import Run
+from labbook.sdk.sender import Sender
+from labbook.sdk.sinks import LocalSink
+from labbook.sdk.values import plain
+from labbook.settings import Settings
+from labbook.store import RunRef
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+class DisabledRun:
+    """What ``mode="disabled"`` returns: every call works, nothing is written anywhere."""
+
+    def __init__(self, config: dict[str, Any], name: str | None, project: str) -> None:
+        self.id = "disabled"
+        self.name = name or "disabled"
+        self.project = project
+        self.entity = "disabled"
+        self.config = Config(config)
+        self.summary: dict[str, Any] = {}
+        self.tags: tuple[str, ...] = ()
+        self.notes: str | None = None
+        self.dir = ""
+        self.url = ""
+        self.path = ""
+        self.offline = True
+        self.step = 0
+
+    def log(self, data: Any, step: int | None = None, commit: bool | None = None) -> None:
+        return None
+
+    def save(self, *args: Any, **kwargs: Any) -> list[str]:
+        return []
+
+    def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
+        _SESSION.clear(self)
+
+    join = finish
+
+    def __enter__(self) -> DisabledRun:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        self.finish()
+        return False
+
+
+class _Session:
+    """The active run, plus the hooks that finish it when the interpreter exits."""
+
+    def __init__(self) -> None:
+        self.run: Run | DisabledRun | None = None
+        self.lock = threading.RLock()
+        self._hooked = False
+        self._failed = False
+
+    def set(self, run: Run | DisabledRun) -> None:
+        with self.lock:
+            self.run = run
+            if not self._hooked:
+                self._hooked = True
+                atexit.register(self._atexit)
+                previous = sys.excepthook
+
+                def hook(
+                    et: type[BaseException], e: BaseException, tb: TracebackType | None
+                ) -> None:
+                    self._failed = True
+                    previous(et, e, tb)
+
+                sys.excepthook = hook
+
+    def clear(self, run: Any) -> None:
+        with self.lock:
+            if self.run is run:
+                self.run = None
+
+    def _atexit(self) -> None:
+        run = self.run
+        if run is not None:
+            run.finish(exit_code=1 if self._failed else 0)
+
+
+_SESSION = _Session()
+
+
+def active_run() -> Run | DisabledRun | None:
+    return _SESSION.run
+
+
+def _check_name(kind: str, value: str) -> str:
+    if not _NAME_RE.match(value):
+        raise ValidationError(
+            f"{kind} name {value!r} is invalid: use 1-128 letters, digits, '_', '-' or '.'"
+        )
+    return value
+
+
+def init(
+    project: str | None = None,
+    entity: str | None = None,
+    config: Any = None,
+    name: str | None = None,
+    tags: Sequence[str] | None = None,
+    notes: str | None = None,
+    group: str | None = None,
+    job_type: str | None = None,
+    mode: str | None = None,
+    dir: str | Path | None = None,
+    id: str | None = None,
+    resume: bool | str | None = None,
+    reinit: bool | None = None,
+    settings: Settings | None = None,
+    **_ignored: Any,
+) -> Run | DisabledRun:
+    """Start a run (wandb's signature). A run still active in this process is finished first."""
+    base = settings or Settings()
+    overrides: dict[str, Any] = {}
+    if mode is not None:
+        if mode not in ("online", "offline", "disabled"):
+            raise UsageError(f"mode must be 'online', 'offline' or 'disabled', not {mode!r}")
+        overrides["mode"] = mode
+    if dir is not None:
+        overrides["run_dir"] = Path(dir)
+    s = base.model_copy(update=overrides) if overrides else base
+    project = _check_name("project", project or s.project or "uncategorized")
+    cfg = {k: plain(k, v) for k, v in config_input(config).items()}
+
+    with _SESSION.lock:
+        if _SESSION.run is not None:
+            _SESSION.run.finish()
+        if s.mode == "disabled":
+            disabled = DisabledRun(cfg, name, project)
+            _SESSION.set(disabled)
+            return disabled
+        run = _start(s, project, entity, cfg, name, tags, notes, group, job_type, id, resume)
+        _SESSION.set(run)
+        return run
+
+
+def _start(
+    s: Settings,
+    project: str,
+    entity: str | None,
+    cfg: dict[str, Any],
+    name: str | None,
+    tags: Sequence[str] | None,
+    notes: str | None,
+    group: str | None,
+    job_type: str | None,
+    run_id: str | None,
+    resume: bool | str | None,
+) -> Run:
+    offline = s.mode == "offline"
+    ent = _check_name("entity", entity or s.entity or _default_entity())
+    rid = _check_name("run id", run_id) if run_id else new_run_id()
+    ref = RunRef(ent, project, rid)
+    started = time.time()
+    parent = Path(s.run_dir or Path.cwd()).expanduser()
+    run_dir = RunDir.create(parent, rid, offline, started)
+
+    sink = None if offline else LocalSink.from_settings(s, ref, run_dir.files)
+    start_seq, start_step, summary = 0, 0, {}
+    number = None
+    try:
+        if sink is not None:
+            start_seq = sink.last_seq()
+            if start_seq:
+                if resume in (None, False, "never"):
+                    raise UsageError(
+                        f"run {ref.entity}/{ref.project}/{rid} already exists; pass "
+                        "resume='allow' to continue it or choose another id"
+                    )
+                prev = sink.store.get_run(ref)
+                cfg = {**prev.config, **cfg}
+                summary = dict(prev.summary)
+                name = name or prev.name
+                steps = [
+                    k.last_step for k in sink.store.metric_keys(ref) if k.last_step is not None
+                ]
+                start_step = max(steps) + 1 if steps else 0
+            elif resume == "must":
+                raise UsageError(
+                    f"resume='must' but run {ref.entity}/{ref.project}/{rid} does not exist"
+                )
+            number = sink.store.count_runs(ent, project) + (0 if start_seq else 1)
+        elif resume not in (None, False, "never", "allow"):
+            raise UsageError("resuming a run needs online mode: the store knows where it stopped")
+    except BaseException:
+        if sink is not None:
+            sink.close()
+        raise
+
+    lock_fd = run_dir.try_lock()
+    hb = _Heartbeat(s.heartbeat_interval)
+    wake: list[Sender] = []
+    writer = JournalWriter(
+        run_dir.journal,
+        flush_interval=s.flush_interval,
+        start_seq=start_seq,
+        on_flush=lambda _seq: wake[0].notify() if wake else None,
+        tick=hb.tick,
+    )
+    hb.writer = writer
+    sender: Sender | None = None
+    if sink is not None:
+        # A resumed run's journal starts empty but its seqs continue after what the store holds.
+        run_dir.write_acked(start_seq, len(records.FILE_MAGIC))
+        sender = Sender(run_dir, sink, batch_bytes=s.sender_batch_bytes)
+        wake.append(sender)
+        sender.start()
+
+    run_name_ = name or run_name(number or 1 + int(started) % 97)
+    writer.put(
+        {
+            "t": records.RUN,
+            "id": rid,
+            "project": project,
+            "entity": ent,
+            "name": run_name_,
+            "tags": [str(t) for t in (tags or [])],
+            "notes": notes,
+            "group": group,
+            "job_type": job_type,
+            "config": cfg,
+            "started_at": started,
+            "resumed": bool(start_seq),
+        }
+    )
+    console = _capture(s, run_dir, writer)
+    return Run(
+        settings=s,
+        run_id=rid,
+        name=run_name_,
+        project=project,
+        entity=ent,
+        run_dir=run_dir,
+        writer=writer,
+        sender=sender,
+        lock_fd=lock_fd,
+        config=cfg,
+        tags=[str(t) for t in (tags or [])],
+        notes=notes,
+        group=group,
+        job_type=job_type,
+        started=started,
+        start_step=start_step,
+        summary=summary,
+        console=console,
+        on_finish=_SESSION.clear,
+    )
+
+
+class _Heartbeat:
+    """Queues a heartbeat record from the writer thread every ``interval`` seconds."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.last = time.monotonic()
+        self.writer: JournalWriter | None = None
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.interval and self.writer is not None:
+            self.last = now
+            self.writer.put({"t": records.HEARTBEAT, "ts": time.time()})
+
+
+def _capture(s: Settings, run_dir: RunDir, writer: JournalWriter) -> Any:
+    """Metadata, git state, requirements and console output, each behind its own setting."""
+    files = run_dir.files
+    meta: dict[str, Any] = {}
+    if s.capture_system:
+        meta.update(capture.system_metadata())
+    if s.capture_git:
+        git = capture.git_state(Path.cwd())
+        if git is not None:
+            meta["git"] = git.to_dict()
+            if git.diff:
+                with contextlib.suppress(OSError):
+                    (files / "diff.patch").write_text(git.diff, encoding="utf-8")
+    if s.capture_requirements:
+        with contextlib.suppress(OSError):
+            (files / "requirements.txt").write_text(capture.requirements())
+    if meta:
+        meta = {k: plain(k, v) for k, v in meta.items()}
+        with contextlib.suppress(OSError, TypeError, ValueError):
+            (files / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        writer.put({"t": records.META, "m": meta})
+    if s.capture_console:
+        console = capture.ConsoleCapture(files / "output.log")
+        try:
+            console.start()
+        except OSError as exc:
+            print(f"labbook: console output will not be captured: {exc}", file=sys.__stderr__)
+            return None
+        return console
+    return None
+
+
+def _default_entity() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        return "local"
+    clean = re.sub(r"[^A-Za-z0-9_.-]", "-", user)[:128]
+    return clean or "local"
+
+
+def finish_active(exit_code: int | None = None) -> None:
+    run = _SESSION.run
+    if run is not None:
+        run.finish(exit_code)

@@ -1,0 +1,117 @@
+"""``labbook sync``: replay journals into the store, resuming from their acknowledged offsets.
+
+Safe to repeat (the store ignores seqs it holds) and safe on a run whose process was killed: a
+journal without an exit record whose lock is free gets a ``crashed`` exit record appended, so the
+run reads as crashed instead of running forever.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from labbook import records
+from labbook.errors import JournalError
+from labbook.sdk.journal import JOURNAL_NAME, RunDir, read_records, release_lock, valid_length
+from labbook.sdk.sender import Sender
+from labbook.sdk.sinks import LocalSink, Sink
+from labbook.settings import Settings
+from labbook.store import RunRef
+
+
+@dataclass
+class SyncResult:
+    run_dir: Path
+    ref: RunRef
+    sent: int
+    last_seq: int
+    state: str
+
+
+def find_run_dirs(paths: list[Path]) -> Iterator[RunDir]:
+    """Run dirs named directly, or every run dir under a ``labbook/`` folder."""
+    for path in paths:
+        p = Path(path)
+        if (p / JOURNAL_NAME).is_file() or (p.is_file() and p.name == JOURNAL_NAME):
+            yield RunDir.find(p)
+            continue
+        found = (
+            sorted(
+                c
+                for c in p.glob("*")
+                if c.is_dir() and not c.is_symlink() and (c / JOURNAL_NAME).is_file()
+            )
+            if p.is_dir()
+            else []
+        )
+        if not found:
+            raise JournalError(f"{p} is neither a run directory nor a folder of run directories")
+        for c in found:
+            yield RunDir(c.resolve())
+
+
+def run_header(run_dir: RunDir) -> tuple[RunRef, str | None, int]:
+    """The run's identity, the state its exit record gives (None: no exit yet), its last seq."""
+    ref: RunRef | None = None
+    exited: str | None = None
+    last = 0
+    for _, seq, rec in read_records(run_dir.journal):
+        last = seq
+        kind = rec.get("t")
+        if kind == records.RUN and ref is None:
+            ref = RunRef(rec["entity"], rec["project"], rec["id"])
+        elif kind == records.EXIT:
+            exited = str(rec.get("state", "finished"))
+    if ref is None:
+        raise JournalError(f"{run_dir.journal} holds no run header record; nothing to sync")
+    return ref, exited, last
+
+
+def _append_crash(run_dir: RunDir) -> int:
+    """Cut a torn tail and append ``exit(state=crashed)``; returns its seq."""
+    length, last = valid_length(run_dir.journal)
+    rec = {"t": records.EXIT, "code": -9, "ts": time.time(), "state": "crashed"}
+    with open(run_dir.journal, "r+b") as f:
+        f.truncate(length)
+        f.seek(length)
+        f.write(records.frame(last + 1, records.encode(rec)))
+        f.flush()
+        os.fsync(f.fileno())
+    return last + 1
+
+
+def sync_run(
+    run_dir: RunDir,
+    settings: Settings,
+    *,
+    sink: Sink | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SyncResult:
+    ref, exited, _ = run_header(run_dir)
+    lock = run_dir.try_lock()
+    try:
+        if lock is not None and not exited:
+            _append_crash(run_dir)
+            exited = "crashed"
+        own_sink = sink is None
+        the_sink: Sink = sink or LocalSink.from_settings(settings, ref, run_dir.files)
+        try:
+            sender = Sender(run_dir, the_sink, batch_bytes=settings.sender_batch_bytes)
+            try:
+                stored = the_sink.last_seq()
+                sender.acked_seq = max(sender.acked_seq, stored)
+                total = run_dir.journal.stat().st_size
+                sent = sender.send_available(
+                    progress=(lambda off: progress(off, total)) if progress else None
+                )
+            finally:
+                sender.close_journal()
+        finally:
+            if own_sink:
+                the_sink.close()
+        return SyncResult(run_dir.path, ref, sent, sender.acked_seq, exited or "running")
+    finally:
+        release_lock(lock)

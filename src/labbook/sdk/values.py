@@ -1,0 +1,122 @@
+"""Turning what users pass to ``log``/``config``/``summary`` into journal-encodable values.
+
+Errors are raised on the training thread and name the offending key, so a bad value is found where
+it was logged, not later in a background thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+RESERVED_KEYS = frozenset({"_step", "_timestamp", "_runtime"})
+
+
+def _bad(key: str, value: Any, hint: str = "") -> TypeError:
+    what = type(value).__name__
+    mod = type(value).__module__
+    if mod not in ("builtins", ""):
+        what = f"{mod}.{what}"
+    return TypeError(f"cannot log key {key!r}: unsupported value of type {what}{hint}")
+
+
+def scalar(key: str, value: Any) -> Any:
+    """A python float/int/bool/str/None for a value that is not one already, or TypeError."""
+    if value is None:
+        return None
+    if isinstance(value, np.generic):
+        if isinstance(value, np.bool_):
+            return bool(value)
+        if isinstance(value, np.integer):
+            return _int(key, int(value))
+        if isinstance(value, np.floating):
+            return float(value)
+        if isinstance(value, np.str_):
+            return str(value)
+        raise _bad(key, value)
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return scalar(key, value[()])
+        raise _bad(key, value, f" with shape {value.shape}; log a scalar (or a labbook.Histogram)")
+    if type(value).__module__.startswith("torch") and hasattr(value, "dim"):
+        if value.dim() == 0:
+            return scalar(key, value.item())
+        raise _bad(key, value, f" with shape {tuple(value.shape)}; log a scalar")
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return _int(key, int(value))
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    raise _bad(key, value)
+
+
+def _int(key: str, value: int) -> int:
+    if INT64_MIN <= value <= INT64_MAX:
+        return value
+    raise TypeError(f"cannot log key {key!r}: integer {value} does not fit in 64 bits")
+
+
+def flatten_into(row: dict[str, Any], data: Mapping[Any, Any], prefix: str) -> None:
+    """Add ``data`` to ``row`` with nested mappings flattened to ``a/b`` keys.
+
+    The common case (str keys, python scalar values) costs one type check per item; anything else
+    goes through :func:`scalar`.
+    """
+    for k, v in data.items():
+        if type(k) is not str:
+            if not isinstance(k, str):
+                raise TypeError(f"log() keys must be strings, got {k!r} ({type(k).__name__})")
+            k = str(k)
+        key = prefix + k if prefix else k
+        tv = type(v)
+        if tv is float or tv is str or tv is bool:
+            row[key] = v
+        elif tv is int:
+            row[key] = v if INT64_MIN <= v <= INT64_MAX else _int(key, v)
+        elif isinstance(v, Mapping):
+            flatten_into(row, v, key + "/")
+        else:
+            row[key] = scalar(key, v)
+
+
+def check_keys(row: Mapping[str, Any]) -> None:
+    if "" in row:
+        raise ValueError("log() keys must not be empty")
+    if "_step" in row or "_timestamp" in row or "_runtime" in row:
+        bad = sorted(RESERVED_KEYS.intersection(row))
+        raise ValueError(f"log() key {bad[0]!r} is reserved; labbook sets it on every row")
+
+
+def plain(key: str, value: Any) -> Any:
+    """A msgpack-encodable copy of a config/summary value (nested dicts and lists allowed)."""
+    if value is None or type(value) in (str, bool, float):
+        return value
+    if type(value) is int:
+        return _int(key, value)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out[str(k)] = plain(f"{key}.{k}", v)
+        return out
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        return [plain(f"{key}[{i}]", v) for i, v in enumerate(items)]
+    if isinstance(value, np.ndarray) and value.ndim > 0:
+        return plain(key, value.tolist())
+    try:
+        return scalar(key, value)
+    except TypeError:
+        pass
+    # Config commonly holds enums, paths and classes; keep their readable form, like wandb.
+    if hasattr(value, "value") and type(value).__class__.__name__ == "EnumType":
+        return plain(key, value.value)
+    if isinstance(value, type):
+        return f"{value.__module__}.{value.__qualname__}"
+    return str(value)

@@ -1,0 +1,143 @@
+"""Plain values the Store hands out; no database objects leak past the Store's methods."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from labbook.errors import ValidationError
+
+RUN_STATES = ("running", "finished", "failed", "crashed")
+
+
+def _check_part(kind: str, value: str) -> None:
+    if not isinstance(value, str) or not value or "/" in value or value != value.strip():
+        raise ValidationError(f"invalid {kind} {value!r}: must be a non-empty name without '/'")
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """Where a run lives: ``entity/project/id``."""
+
+    entity: str
+    project: str
+    id: str
+
+    def __post_init__(self) -> None:
+        _check_part("entity", self.entity)
+        _check_part("project", self.project)
+        _check_part("run id", self.id)
+
+    @classmethod
+    def parse(cls, path: str, default_entity: str) -> RunRef:
+        """Accept ``entity/project/id``, ``project/id`` and wandb's ``entity/project/runs/id``."""
+        parts = path.strip("/").split("/") if isinstance(path, str) else []
+        if len(parts) == 4 and parts[2] == "runs":
+            parts = [parts[0], parts[1], parts[3]]
+        if len(parts) == 2:
+            return cls(default_entity, parts[0], parts[1])
+        if len(parts) == 3:
+            return cls(parts[0], parts[1], parts[2])
+        raise ValidationError(
+            f"invalid run path {path!r}: expected 'entity/project/id', 'project/id' "
+            "or 'entity/project/runs/id'"
+        )
+
+    def __str__(self) -> str:
+        return f"{self.entity}/{self.project}/{self.id}"
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    entity: str
+    name: str
+    created_at: dt.datetime
+    run_count: int
+    last_run_at: dt.datetime | None
+
+
+@dataclass
+class RunInfo:
+    ref: RunRef
+    name: str | None
+    state: str
+    exit_code: int | None
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    tags: list[str]
+    notes: str | None
+    group: str | None
+    job_type: str | None
+    metadata: dict[str, Any]
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None
+    last_seq: int
+
+
+@dataclass(frozen=True)
+class MetricKeyInfo:
+    """One logged key of a run.
+
+    ``dtype`` is the scalar type ("float" | "int" | "bool") when any number was logged under the key,
+    else "text" (only strings, maybe None) or "object" (media references, dicts). ``min``/``max``
+    cover the numeric values only (NaN-ignoring); ``count`` counts every logged value; ``last`` is the
+    most recently logged value and ``last_step`` its step.
+    """
+
+    key: str
+    dtype: str
+    last: Any
+    min: float | int | bool | None
+    max: float | int | bool | None
+    count: int
+    last_step: int | None
+
+
+@dataclass
+class KeySeries:
+    """One key's full-fidelity history, in step order."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    times: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+@dataclass
+class Envelope:
+    """Per-bucket first/last/min/max/count of a numeric key, for the non-empty buckets only.
+
+    Bucket ``b`` covers steps ``s`` with ``floor((s - step_min) * buckets / (step_max - step_min + 1))
+    == b``; ``bucket_lo`` is the first step it covers. Values are float64 whatever the key's type.
+    """
+
+    step_min: int
+    step_max: int
+    buckets: int
+    bucket_width: float
+    bucket_lo: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    first_step: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    last_step: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    first: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
+    last: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
+    min: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
+    max: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
+    count: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.bucket_lo)
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: str
+    sha256: str
+    size: int
+    updated_at: dt.datetime

@@ -1,0 +1,226 @@
+"""The store's tables (SQLAlchemy Core), portable between SQLite and PostgreSQL.
+
+These definitions are what the code queries; the database itself is created and evolved only by the
+Alembic migrations in ``labbook/store/migrations``. A test compares the two, so a table changed here
+without a migration fails.
+
+Surrogate integer keys link the tables: history blocks and values hang off a ``metric_keys`` row, so
+the hot indexes are on small integers instead of (entity, project, run id, key) strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+# JSONB on PostgreSQL: typed extraction (jsonb_typeof) for filters, and indexable later.
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on both databases.
+
+    SQLite has no time zone type and would hand back naive values; storing naive UTC there and
+    re-attaching UTC on read gives callers the same aware datetimes PostgreSQL's timestamptz does.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
+        return value.astimezone(dt.UTC)  # type: ignore[no-any-return]
+
+
+class NanFloat(TypeDecorator[float]):
+    """A double where NaN is stored as NULL and read back as NaN.
+
+    SQLite turns NaN into NULL anyway while PostgreSQL stores it and sorts it above every number;
+    mapping it to NULL on both makes ``metrics.loss.min > 1`` and ``ORDER BY`` behave the same on
+    either database (NaN never matches a comparison and sorts with the missing values).
+    """
+
+    impl = Float(53)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = float(value)
+        return None if math.isnan(value) else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> float:
+        return math.nan if value is None else float(value)
+
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("entity", String(128), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("entity", "name"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("pk", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "project_id",
+        BigInteger,
+        ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("run_id", String(128), nullable=False),
+    Column("name", String(256), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("exit_code", Integer, nullable=True),
+    Column("config", JsonType, nullable=False),
+    Column("summary", JsonType, nullable=False),
+    Column("tags", JsonType, nullable=False),
+    Column("notes", Text, nullable=True),
+    Column("group_name", String(256), nullable=True),
+    Column("job_type", String(256), nullable=True),
+    Column("meta", JsonType, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("heartbeat_at", UTCDateTime(), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "run_id"),
+    Index(None, "project_id", "created_at"),
+)
+
+# Tags again, one row each, so "has tag x" is an indexed EXISTS on both databases instead of
+# dialect-specific JSON array containment. ``runs.tags`` keeps their order for display.
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_pk", BigInteger, ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(256), primary_key=True),
+    Index(None, "tag"),
+)
+
+metric_keys = Table(
+    "metric_keys",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("run_pk", BigInteger, ForeignKey("runs.pk", ondelete="CASCADE"), nullable=False),
+    Column("key", String(512), nullable=False),
+    # "float" | "int" | "bool" once any scalar was logged; None for text/object-only keys.
+    Column("scalar_dtype", String(8), nullable=True),
+    # "text" | "object" once any non-scalar (str/None/dict) was logged.
+    Column("other_dtype", String(8), nullable=True),
+    Column("count", BigInteger, nullable=False),
+    Column("scalar_count", BigInteger, nullable=False),
+    Column("last", NanFloat(), nullable=True),
+    Column("last_is_scalar", Boolean, nullable=False),
+    Column("last_json", JsonType, nullable=True),
+    Column("last_step", BigInteger, nullable=True),
+    Column("min", NanFloat(), nullable=True),
+    Column("max", NanFloat(), nullable=True),
+    Column("first_step", BigInteger, nullable=True),
+    Column("max_step", BigInteger, nullable=True),
+    # The newest block, kept small-block-aware so a live run's tiny batches grow it in place.
+    Column("tail_block_id", BigInteger, nullable=True),
+    Column("tail_count", Integer, nullable=True),
+    UniqueConstraint("run_pk", "key"),
+)
+
+history_blocks = Table(
+    "history_blocks",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "key_id", BigInteger, ForeignKey("metric_keys.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("step_lo", BigInteger, nullable=False),
+    Column("step_hi", BigInteger, nullable=False),
+    # Steps lo, lo+stride, ... are not stored (empty ``steps``) when stride > 0; 0 = explicit.
+    Column("stride", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("dtype", String(8), nullable=False),
+    Column("min", NanFloat(), nullable=True),
+    Column("max", NanFloat(), nullable=True),
+    Column("sum", NanFloat(), nullable=True),
+    Column("first", NanFloat(), nullable=True),
+    Column("last", NanFloat(), nullable=True),
+    Column("steps", LargeBinary, nullable=False),
+    Column("vals", LargeBinary, nullable=False),
+    Column("times", LargeBinary, nullable=False),
+    Index(None, "key_id", "step_lo"),
+)
+
+history_values = Table(
+    "history_values",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "key_id", BigInteger, ForeignKey("metric_keys.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("step", BigInteger, nullable=False),
+    Column("ts", Float(53), nullable=True),
+    Column("value", JsonType, nullable=True),
+    Index(None, "key_id", "step"),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("run_pk", BigInteger, ForeignKey("runs.pk", ondelete="CASCADE"), nullable=False),
+    Column("path", String(1024), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("run_pk", "path"),
+)

@@ -1,0 +1,492 @@
+"""The Store: every read and write of runs, history and files goes through this one class.
+
+It is the same code over SQLite (local mode, ``sqlite:///~/.labbook/labbook.db``) and PostgreSQL
+(the server at scale); the SDK's LocalSink calls it in-process and the HTTP server calls it per
+request. A Store holds only an engine, so it is cheap to keep and safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Row, func, select
+from sqlalchemy.engine import URL
+
+from labbook import records as rk
+from labbook.errors import NotFoundError, ProjectNotFound, RunNotFound, UsageError, ValidationError
+from labbook.store import history as hist
+from labbook.store import ingest as ing
+from labbook.store.engine import WRITE_OPTION, make_engine, normalize_url, sqlite_file, upgrade
+from labbook.store.models import (
+    Envelope,
+    FileInfo,
+    KeySeries,
+    MetricKeyInfo,
+    ProjectInfo,
+    RunInfo,
+    RunRef,
+)
+from labbook.store.query import QueryBuilder
+from labbook.store.schema import files, history_blocks, history_values, metric_keys, projects, runs
+
+_RUN_COLUMNS = (
+    runs.c.run_id, runs.c.name, runs.c.state, runs.c.exit_code, runs.c.config, runs.c.summary,
+    runs.c.tags, runs.c.notes, runs.c.group_name, runs.c.job_type, runs.c.meta, runs.c.created_at,
+    runs.c.started_at, runs.c.finished_at, runs.c.heartbeat_at, runs.c.last_seq,
+)
+MAX_BUCKETS = 100_000
+MAX_PAGE = 10_000
+
+
+def _typed_stat(x: float | None, dtype: str | None) -> Any:
+    if x is None:
+        return None
+    if dtype == "int" and math.isfinite(x):
+        return int(x)
+    if dtype == "bool" and not math.isnan(x):
+        return bool(x)
+    return x
+
+
+def _int_arg(v: Any, name: str, lo: int, hi: int | None = None) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+        bound = f" and <= {hi}" if hi is not None else ""
+        raise ValidationError(f"{name} must be an integer >= {lo}{bound}, got {v!r}")
+    return v
+
+
+def _opt_step(v: Any, name: str) -> int | None:
+    if v is None:
+        return None
+    try:
+        return hist.check_step(v, name)
+    except (TypeError, OverflowError) as e:
+        raise ValidationError(str(e)) from None
+
+
+class Store:
+    """Runs, history and files over one SQLAlchemy engine (see the module docstring)."""
+
+    def __init__(self, url: str | URL, *, crash_after: float = 300.0) -> None:
+        self.url = normalize_url(url)
+        self.crash_after = float(crash_after)
+        self.engine = make_engine(self.url)
+        self.dialect = self.engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str | URL, *, crash_after: float = 300.0) -> Store:
+        """A Store whose database exists and is migrated to the newest schema."""
+        u = normalize_url(url)
+        path = sqlite_file(u)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        store = cls(u, crash_after=crash_after)
+        try:
+            upgrade(store.engine)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url.render_as_string(hide_password=True)!r})"
+
+    # ------------------------------------------------------------------------------ helpers
+    @staticmethod
+    def _now() -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    def _cutoff(self, now: dt.datetime) -> dt.datetime:
+        return now - dt.timedelta(seconds=self.crash_after)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        # One transaction, so the several SELECTs of a read see one snapshot.
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @staticmethod
+    def _project_id(conn: Connection, entity: str, project: str) -> int | None:
+        q = select(projects.c.id).where(projects.c.entity == entity, projects.c.name == project)
+        pid = conn.execute(q).scalar()
+        return None if pid is None else int(pid)
+
+    @staticmethod
+    def _run_pk(conn: Connection, ref: RunRef) -> int:
+        q = (
+            select(runs.c.pk)
+            .join(projects, projects.c.id == runs.c.project_id)
+            .where(
+                projects.c.entity == ref.entity,
+                projects.c.name == ref.project,
+                runs.c.run_id == ref.id,
+            )
+        )
+        pk = conn.execute(q).scalar()
+        if pk is None:
+            raise RunNotFound(f"run {ref} not found")
+        return int(pk)
+
+    def _run_info(self, row: Row[Any], entity: str, project: str, cutoff: dt.datetime) -> RunInfo:
+        m = row._mapping
+        state = m["state"]
+        hb = m["heartbeat_at"]
+        if state == "running" and (hb is None or hb < cutoff):
+            state = "crashed"
+        return RunInfo(
+            ref=RunRef(entity, project, m["run_id"]),
+            name=m["name"],
+            state=state,
+            exit_code=m["exit_code"],
+            config=dict(m["config"] or {}),
+            summary=dict(m["summary"] or {}),
+            tags=list(m["tags"] or []),
+            notes=m["notes"],
+            group=m["group_name"],
+            job_type=m["job_type"],
+            metadata=dict(m["meta"] or {}),
+            created_at=m["created_at"],
+            started_at=m["started_at"],
+            finished_at=m["finished_at"],
+            heartbeat_at=hb,
+            last_seq=int(m["last_seq"]),
+        )
+
+    # ---------------------------------------------------------------------------- write path
+    def ingest(self, ref: RunRef, records: Sequence[rk.Record]) -> int:
+        """Apply a batch of journal records to a run in one transaction; see ``ingest.py``.
+
+        Idempotent by seq: records at or below the stored last seq are skipped. Returns the stored
+        last seq.
+        """
+        if not records:
+            return self.last_seq(ref)
+        with self._write() as conn:
+            return ing.apply(conn, ref, records, self._now())
+
+    def last_seq(self, ref: RunRef) -> int:
+        with self._read() as conn:
+            q = (
+                select(runs.c.last_seq)
+                .join(projects, projects.c.id == runs.c.project_id)
+                .where(
+                    projects.c.entity == ref.entity,
+                    projects.c.name == ref.project,
+                    runs.c.run_id == ref.id,
+                )
+            )
+            v = conn.execute(q).scalar()
+        return 0 if v is None else int(v)
+
+    def count_runs(self, entity: str, project: str) -> int:
+        with self._read() as conn:
+            q = (
+                select(func.count())
+                .select_from(runs)
+                .join(projects, projects.c.id == runs.c.project_id)
+                .where(projects.c.entity == entity, projects.c.name == project)
+            )
+            return int(conn.execute(q).scalar_one())
+
+    def merge_blocks(self, ref: RunRef) -> int:
+        """Merge the run's small history blocks now (``exit`` does this on its own)."""
+        with self._write() as conn:
+            return ing.merge_run_blocks(conn, self._run_pk(conn, ref))
+
+    # --------------------------------------------------------------------------------- reads
+    def projects(self, entity: str | None = None) -> list[ProjectInfo]:
+        """Projects (of one entity, or all), most recently active first."""
+        last = func.max(runs.c.created_at)
+        q = (
+            select(
+                projects.c.entity,
+                projects.c.name,
+                projects.c.created_at,
+                func.count(runs.c.pk),
+                last,
+            )
+            .select_from(projects.outerjoin(runs, runs.c.project_id == projects.c.id))
+            .group_by(projects.c.id, projects.c.entity, projects.c.name, projects.c.created_at)
+            .order_by(last.desc().nulls_last(), projects.c.entity, projects.c.name)
+        )
+        if entity is not None:
+            q = q.where(projects.c.entity == entity)
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+        out = []
+        for e, n, created, count, last_at in rows:
+            if isinstance(last_at, str):  # SQLite: an aggregate loses the column's type
+                last_at = dt.datetime.fromisoformat(last_at)
+            if last_at is not None and last_at.tzinfo is None:
+                last_at = last_at.replace(tzinfo=dt.UTC)
+            out.append(ProjectInfo(e, n, created, int(count), last_at))
+        return out
+
+    def get_run(self, ref: RunRef) -> RunInfo:
+        now = self._now()
+        with self._read() as conn:
+            q = (
+                select(*_RUN_COLUMNS)
+                .join(projects, projects.c.id == runs.c.project_id)
+                .where(
+                    projects.c.entity == ref.entity,
+                    projects.c.name == ref.project,
+                    runs.c.run_id == ref.id,
+                )
+            )
+            row = conn.execute(q).first()
+        if row is None:
+            raise RunNotFound(f"run {ref} not found")
+        return self._run_info(row, ref.entity, ref.project, self._cutoff(now))
+
+    def list_runs(
+        self,
+        entity: str,
+        project: str,
+        *,
+        filters: dict[str, Any] | None = None,
+        order: str | Sequence[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RunInfo]:
+        """A page of a project's runs; ``filters``/``order`` as described in ``query.py``."""
+        _int_arg(limit, "limit", 1, MAX_PAGE)
+        _int_arg(offset, "offset", 0)
+        now = self._now()
+        cutoff = self._cutoff(now)
+        qb = QueryBuilder(self.dialect, cutoff)
+        where = qb.where(filters)
+        order_by = qb.order(order)
+        with self._read() as conn:
+            pid = self._project_id(conn, entity, project)
+            if pid is None:
+                raise ProjectNotFound(f"project {entity}/{project} not found")
+            q = (
+                select(*_RUN_COLUMNS)
+                .where(runs.c.project_id == pid, where)
+                .order_by(*order_by)
+                .limit(limit)
+                .offset(offset)
+            )
+            rows = conn.execute(q).all()
+        return [self._run_info(r, entity, project, cutoff) for r in rows]
+
+    def metric_keys(self, ref: RunRef) -> list[MetricKeyInfo]:
+        mk = metric_keys
+        with self._read() as conn:
+            pk = self._run_pk(conn, ref)
+            rows = conn.execute(select(mk).where(mk.c.run_pk == pk).order_by(mk.c.key)).all()
+        out = []
+        for r in rows:
+            sd = r.scalar_dtype
+            last = r.last_json
+            if r.last_is_scalar and last is None:  # not expected; the float is the fallback
+                last = _typed_stat(r.last, sd)
+            out.append(
+                MetricKeyInfo(
+                    key=r.key,
+                    dtype=sd or r.other_dtype or "float",
+                    last=last,
+                    min=_typed_stat(r.min, sd) if sd else None,
+                    max=_typed_stat(r.max, sd) if sd else None,
+                    count=int(r.count),
+                    last_step=None if r.last_step is None else int(r.last_step),
+                )
+            )
+        return out
+
+    def history(
+        self,
+        ref: RunRef,
+        keys: Sequence[str] | None = None,
+        *,
+        step_min: int | None = None,
+        step_max: int | None = None,
+    ) -> dict[str, KeySeries]:
+        """Every point of the asked keys (all keys by default), in step order, never sampled.
+
+        Numeric keys come back as float64/int64/bool arrays; keys holding text, None or objects
+        as object arrays. Keys the run never logged are left out. Steps are inclusive bounds.
+        """
+        smin = _opt_step(step_min, "step_min")
+        smax = _opt_step(step_max, "step_max")
+        if isinstance(keys, str):
+            keys = [keys]
+        mk, hb, hv = metric_keys, history_blocks, history_values
+        with self._read() as conn:
+            pk = self._run_pk(conn, ref)
+            q = select(mk.c.id, mk.c.key, mk.c.scalar_dtype, mk.c.count, mk.c.scalar_count).where(
+                mk.c.run_pk == pk
+            )
+            krows: list[Row[Any]] = []
+            if keys is None:
+                krows = list(conn.execute(q))
+            else:
+                for part in ing.chunks(sorted(set(keys))):
+                    krows.extend(conn.execute(q.where(mk.c.key.in_(part))))
+            by_id = {int(r.id): r for r in krows}
+            blocks: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+            scalar_ids = [i for i, r in by_id.items() if r.scalar_count]
+            for part in ing.chunks(scalar_ids):
+                bq = select(
+                    hb.c.id, hb.c.key_id, hb.c.step_lo, hb.c.stride, hb.c.count, hb.c.dtype,
+                    hb.c.steps, hb.c.vals, hb.c.times,
+                ).where(hb.c.key_id.in_(part))
+                if smin is not None:
+                    bq = bq.where(hb.c.step_hi >= smin)
+                if smax is not None:
+                    bq = bq.where(hb.c.step_lo <= smax)
+                # Ordered here, not by SQL: SQLite would copy every blob through its sorter.
+                brows = sorted(conn.execute(bq), key=lambda r: (r.key_id, r.id))
+                for r in brows:
+                    kid = int(r.key_id)
+                    blocks.setdefault(kid, []).append(
+                        ing.block_points(r, by_id[kid].scalar_dtype)
+                    )
+            others: dict[int, tuple[list[int], list[float], list[Any]]] = {}
+            other_ids = [i for i, r in by_id.items() if r.count > r.scalar_count]
+            for part in ing.chunks(other_ids):
+                vq = select(hv.c.key_id, hv.c.step, hv.c.ts, hv.c.value).where(
+                    hv.c.key_id.in_(part)
+                )
+                if smin is not None:
+                    vq = vq.where(hv.c.step >= smin)
+                if smax is not None:
+                    vq = vq.where(hv.c.step <= smax)
+                for r in conn.execute(vq.order_by(hv.c.key_id, hv.c.id)):
+                    o = others.setdefault(int(r.key_id), ([], [], []))
+                    o[0].append(int(r.step))
+                    o[1].append(math.nan if r.ts is None else float(r.ts))
+                    o[2].append(r.value)
+        out: dict[str, KeySeries] = {}
+        for kid, krow in sorted(by_id.items(), key=lambda kv: kv[1].key):
+            series = self._series(krow.scalar_dtype, blocks.get(kid, []), others.get(kid))
+            if smin is not None or smax is not None:
+                lo = smin if smin is not None else hist.I64_MIN
+                hi = smax if smax is not None else hist.I64_MAX
+                m = (series.steps >= lo) & (series.steps <= hi)
+                if not bool(m.all()):
+                    series = KeySeries(series.steps[m], series.values[m], series.times[m])
+            out[krow.key] = series
+        return out
+
+    @staticmethod
+    def _series(
+        dtype: str | None,
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+        other: tuple[list[int], list[float], list[Any]] | None,
+    ) -> KeySeries:
+        if parts:
+            steps, values, times = hist.concat_points(parts)
+        else:
+            steps = np.empty(0, np.int64)
+            values = np.empty(0, hist.DTYPES[dtype or "float"])
+            times = np.empty(0, np.float64)
+        if not other:
+            return KeySeries(steps, values, times)
+        o_steps = np.array(other[0], np.int64)
+        o_times = np.array(other[1], np.float64)
+        o_vals = np.empty(len(other[2]), dtype=object)
+        for i, v in enumerate(other[2]):
+            o_vals[i] = v
+        if len(steps):
+            s_vals = np.empty(len(values), dtype=object)
+            for i, v in enumerate(values.tolist()):
+                s_vals[i] = v
+            o_steps = np.concatenate((steps, o_steps))
+            o_vals = np.concatenate((s_vals, o_vals))
+            o_times = np.concatenate((times, o_times))
+        o_steps, o_vals, o_times = hist.sort_by_step(o_steps, o_vals, o_times)
+        return KeySeries(o_steps, o_vals, o_times)
+
+    def history_envelope(
+        self,
+        ref: RunRef,
+        key: str,
+        buckets: int = 1000,
+        *,
+        step_min: int | None = None,
+        step_max: int | None = None,
+    ) -> Envelope:
+        """Per-bucket first/last/min/max/count of a numeric key over a step range.
+
+        The range defaults to the key's first and last step. Computed from block statistics; only
+        blocks crossing a bucket or range edge are decoded (see ``history.compute_envelope``).
+        """
+        _int_arg(buckets, "buckets", 1, MAX_BUCKETS)
+        smin = _opt_step(step_min, "step_min")
+        smax = _opt_step(step_max, "step_max")
+        mk, hb = metric_keys, history_blocks
+        with self._read() as conn:
+            pk = self._run_pk(conn, ref)
+            krow = conn.execute(
+                select(mk.c.id, mk.c.scalar_dtype, mk.c.other_dtype, mk.c.first_step,
+                       mk.c.max_step).where(mk.c.run_pk == pk, mk.c.key == key)
+            ).first()
+            if krow is None:
+                raise NotFoundError(f"run {ref} has no metric {key!r}")
+            if krow.scalar_dtype is None:
+                raise UsageError(
+                    f"metric {key!r} holds {krow.other_dtype} values; envelopes need numbers"
+                )
+            lo = int(krow.first_step) if smin is None else smin
+            hi = int(krow.max_step) if smax is None else smax
+            if hi < lo:
+                return hist.empty_envelope(lo, hi, buckets)
+            rows = conn.execute(
+                select(hb.c.id, hb.c.step_lo, hb.c.step_hi, hb.c.count, hb.c.first, hb.c.last,
+                       hb.c.min, hb.c.max)
+                .where(hb.c.key_id == krow.id, hb.c.step_hi >= lo, hb.c.step_lo <= hi)
+                .order_by(hb.c.id)
+            ).all()
+            stats = hist.BlockStats.from_rows(rows)
+
+            def load(ids: Sequence[int]) -> dict[int, hist.BlockPoints]:
+                out: dict[int, hist.BlockPoints] = {}
+                for part in ing.chunks(list(ids)):
+                    q = select(hb.c.id, hb.c.step_lo, hb.c.stride, hb.c.dtype, hb.c.steps,
+                               hb.c.vals).where(hb.c.id.in_(part))
+                    for r in conn.execute(q):
+                        stride = int(r.stride)
+                        out[int(r.id)] = hist.BlockPoints(
+                            step_lo=int(r.step_lo),
+                            stride=stride,
+                            steps=None if stride else np.frombuffer(r.steps, hist.STEP_DTYPE),
+                            values=hist.decode_values(r.dtype, r.vals).astype(
+                                np.float64, copy=False
+                            ),
+                        )
+                return out
+
+            return hist.compute_envelope(stats, load, lo, hi, buckets)
+
+    def files(self, ref: RunRef) -> list[FileInfo]:
+        with self._read() as conn:
+            pk = self._run_pk(conn, ref)
+            rows = conn.execute(
+                select(files.c.path, files.c.sha256, files.c.size, files.c.updated_at)
+                .where(files.c.run_pk == pk)
+                .order_by(files.c.path)
+            ).all()
+        return [FileInfo(r.path, r.sha256, int(r.size), r.updated_at) for r in rows]

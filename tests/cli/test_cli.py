@@ -1,0 +1,88 @@
+"""The CLI over a real local store: runs, run show, history, sync, demo, --version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import labbook
+from labbook import Api, Settings
+from labbook.cli.main import cli
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> labbook.Run:
+    run = labbook.init(
+        project="cli", config={"lr": 0.1}, name="first", settings=Settings(capture_console=False)
+    )
+    for i in range(20):
+        run.log({"loss": 1.0 / (i + 1), "acc": i / 20})
+    run.finish()
+    return run
+
+
+def test_version() -> None:
+    out = CliRunner().invoke(cli, ["--version"])
+    assert out.exit_code == 0 and labbook.__version__ in out.output
+
+
+def test_runs_table_lists_runs_with_config_and_summary(logged: labbook.Run) -> None:
+    out = CliRunner().invoke(cli, ["runs", "cli"], terminal_width=200)
+    assert out.exit_code == 0, out.output
+    assert logged.id in out.output and "first" in out.output and "finished" in out.output
+    assert "lr=0.1" in out.output and "loss=0.05" in out.output
+
+
+def test_runs_filter_and_bad_filter(logged: labbook.Run) -> None:
+    out = CliRunner().invoke(
+        cli, ["runs", "cli", "--filter", '{"config.lr": {"$gt": 0.5}}'], terminal_width=200
+    )
+    assert out.exit_code == 0 and logged.id not in out.output
+    bad = CliRunner().invoke(cli, ["runs", "cli", "--filter", "{nope"])
+    assert bad.exit_code != 0 and "not JSON" in bad.output
+
+
+def test_run_show_and_history(logged: labbook.Run) -> None:
+    show = CliRunner().invoke(cli, ["run", "show", logged.path], terminal_width=200)
+    assert show.exit_code == 0, show.output
+    assert (
+        "state=finished" in show.output and "loss" in show.output and "config.yaml" in show.output
+    )
+    hist = CliRunner().invoke(cli, ["history", logged.path, "loss"])
+    lines = hist.output.strip().splitlines()
+    assert lines[0] == "_step\tloss" and len(lines) == 21 and lines[1] == "0\t1"
+    env = CliRunner().invoke(cli, ["history", logged.path, "loss", "--buckets", "4"])
+    assert env.exit_code == 0 and len(env.output.strip().splitlines()) == 5
+    missing = CliRunner().invoke(cli, ["history", logged.path, "nope"])
+    assert missing.exit_code != 0
+
+
+def test_sync_offline_run_and_repeat(tmp_path: Path) -> None:
+    run = labbook.init(project="off", mode="offline", settings=Settings(capture_console=False))
+    for i in range(10):
+        run.log({"x": float(i)})
+    run.finish()
+    first = CliRunner().invoke(cli, ["sync", str(tmp_path / "labbook")])
+    assert first.exit_code == 0, first.output
+    assert f"synced {run.path}" in first.output and "finished" in first.output
+    again = CliRunner().invoke(cli, ["sync", str(run.journal_dir)])
+    assert "0 new records" in again.output
+    with Api() as api:
+        assert list(api.run(run.path).history()["x"]) == [float(i) for i in range(10)]
+    bad = CliRunner().invoke(cli, ["sync", str(tmp_path)])
+    assert bad.exit_code != 0
+
+
+@pytest.mark.slow
+def test_demo_logs_runs_and_prints_them() -> None:
+    out = CliRunner().invoke(cli, ["demo"], terminal_width=200)
+    assert out.exit_code == 0, out.output
+    with Api() as api:
+        runs = list(api.runs("demo-spirals"))
+        assert len(runs) == 5
+        assert all(r.state == "finished" for r in runs)
+        assert {r.config["batch_size"] for r in runs} == {16, 64}
+        assert all(r.summary["val/accuracy"] > 0.3 for r in runs)
+    assert "Logged 5 runs" in out.output

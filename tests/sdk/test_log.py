@@ -1,0 +1,136 @@
+"""log() semantics, read back through the store: types, flattening, steps, commit, errors."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import labbook
+from labbook import Api, Settings
+
+
+def _history(api: Api, run: labbook.Run) -> object:
+    return api.run(run.path).history()
+
+
+def test_nested_dicts_flatten_and_types_are_kept(settings: Settings, api: Api) -> None:
+    run = labbook.init(project="p", settings=settings)
+    run.log({"train": {"loss": 0.5, "acc": {"top1": 0.9}}, "n": 3, "ok": True, "msg": "hi"})
+    run.log({"train": {"loss": 0.25, "acc": {"top1": 0.95}}, "n": 4, "ok": False, "msg": "yo"})
+    run.finish()
+    h = api.run(run.path).history()
+    assert list(h["train/loss"]) == [0.5, 0.25]
+    assert list(h["train/acc/top1"]) == [0.9, 0.95]
+    assert h["n"].dtype == np.int64 and list(h["n"]) == [3, 4]
+    assert h["ok"].dtype == bool and list(h["ok"]) == [True, False]
+    assert list(h["msg"]) == ["hi", "yo"]
+    assert list(h["_step"]) == [0, 1]
+    assert h["_timestamp"].is_monotonic_increasing
+    assert (h["_runtime"] >= 0).all()
+
+
+def test_numpy_and_zero_d_arrays_are_floats(settings: Settings, api: Api) -> None:
+    run = labbook.init(project="p", settings=settings)
+    run.log({"f32": np.float32(0.1), "i64": np.int64(7), "arr": np.array(2.5), "b": np.bool_(True)})
+    run.finish()
+    h = api.run(run.path).history()
+    assert h["f32"][0] == float(np.float32(0.1))
+    assert h["i64"][0] == 7 and h["i64"].dtype == np.int64
+    assert h["arr"][0] == 2.5
+    assert bool(h["b"][0]) is True
+
+
+def test_torch_scalars_are_numbers(settings: Settings, api: Api) -> None:
+    torch = pytest.importorskip("torch")
+    run = labbook.init(project="p", settings=settings)
+    run.log({"loss": torch.tensor(0.75), "step_count": torch.tensor(3)})
+    with pytest.raises(TypeError, match="'vec'"):
+        run.log({"vec": torch.ones(3)})
+    run.finish()
+    h = api.run(run.path).history()
+    assert h["loss"][0] == 0.75
+    assert h["step_count"][0] == 3
+
+
+def test_nan_and_inf_are_values(settings: Settings, api: Api) -> None:
+    run = labbook.init(project="p", settings=settings)
+    for v in (float("nan"), float("inf"), -float("inf"), 1.0):
+        run.log({"x": v})
+    run.finish()
+    x = api.run(run.path).history()["x"].to_numpy()
+    assert math.isnan(x[0]) and x[1] == math.inf and x[2] == -math.inf and x[3] == 1.0
+
+
+def test_unencodable_value_raises_type_error_naming_the_key(settings: Settings) -> None:
+    run = labbook.init(project="p", settings=settings)
+    with pytest.raises(TypeError, match="'bad/obj'"):
+        run.log({"fine": 1.0, "bad": {"obj": object()}})
+    with pytest.raises(TypeError, match="'big'"):
+        run.log({"big": 2**70})
+    with pytest.raises(TypeError, match="'arr'"):
+        run.log({"arr": np.zeros(3)})
+    with pytest.raises(ValueError, match="_step"):
+        run.log({"_step": 3})
+    with pytest.raises(TypeError):
+        run.log([1, 2])  # type: ignore[arg-type]
+    run.finish()
+
+
+def test_lower_step_is_dropped_with_one_warning(settings: Settings, api: Api) -> None:
+    run = labbook.init(project="p", settings=settings)
+    run.log({"a": 1.0}, step=5)
+    run.log({"a": 2.0}, step=6)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run.log({"a": 99.0}, step=2)
+        run.log({"a": 98.0}, step=3)
+    assert len([w for w in caught if "lower than the current step" in str(w.message)]) == 1
+    run.finish()
+    h = api.run(run.path).history()
+    assert list(h["_step"]) == [5, 6]
+    assert list(h["a"]) == [1.0, 2.0]
+
+
+def test_commit_false_merges_into_current_step(settings: Settings, api: Api) -> None:
+    run = labbook.init(project="p", settings=settings)
+    run.log({"a": 1.0}, commit=False)
+    run.log({"b": 2.0}, commit=False)
+    run.log({"c": 3.0})
+    run.log({"a": 4.0})
+    run.log({"x": 1.0}, step=10)
+    run.log({"y": 2.0}, step=10)
+    run.log({"x": 3.0}, step=11)
+    run.finish()
+    h = api.run(run.path).history()
+    assert list(h["_step"]) == [0, 1, 10, 11]
+    row0 = h.iloc[0]
+    assert (row0["a"], row0["b"], row0["c"]) == (1.0, 2.0, 3.0)
+    assert h.iloc[1]["a"] == 4.0 and math.isnan(h.iloc[1]["b"])
+    assert (h.iloc[2]["x"], h.iloc[2]["y"]) == (1.0, 2.0)
+    assert h.iloc[3]["x"] == 3.0
+
+
+def test_row_timestamps_and_runtime(settings: Settings, api: Api) -> None:
+    run = labbook.init(project="p", settings=settings)
+    run.log({"a": 1.0})
+    run.log({"b": 1.0})
+    run.finish()
+    h = api.run(run.path).history()
+    assert h["_timestamp"].notna().all()
+    assert abs(h["_runtime"].iloc[0] - (h["_timestamp"].iloc[0] - run.start_time)) < 1e-6
+
+
+def test_module_level_log_goes_to_active_run(settings: Settings, api: Api) -> None:
+    with pytest.raises(labbook.UsageError, match=r"labbook\.init"):
+        labbook.log({"a": 1})
+    run = labbook.init(project="p", settings=settings)
+    assert labbook.run is run
+    labbook.log({"a": 1.0})
+    labbook.finish()
+    assert labbook.run is None
+    assert list(api.run(run.path).history()["a"]) == [1.0]
+    with pytest.raises(labbook.UsageError):
+        run.log({"a": 2.0})
