@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from labbook.settings import Settings
 from labbook.store import KeySeries, RunInfo, RunRef, Store
+
+if TYPE_CHECKING:  # pandas costs ~0.2 s of CPU to import; a training script never needs it
+    import pandas as pd
 
 
 class Api:
@@ -128,6 +130,8 @@ class Runs:
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per run: identity and state, then ``config.*`` and ``summary.*`` columns."""
+        import pandas as pd
+
         rows = []
         for run in self:
             row: dict[str, Any] = {
@@ -256,6 +260,8 @@ class ApiRun:
 
 def history_frame(series: dict[str, KeySeries], started_at: datetime | None) -> pd.DataFrame:
     """Align per-key series on their steps into one frame, keeping each key's dtype."""
+    import pandas as pd
+
     nonempty = {k: s for k, s in series.items() if len(s.steps)}
     if not nonempty:
         return pd.DataFrame({"_step": np.array([], dtype=np.int64)})

@@ -41,6 +41,7 @@ class Sender:
         self._wake = threading.Event()
         self._done = threading.Event()
         self._target_seq: int | None = None
+        self._finishing = threading.Event()
         self._thread: threading.Thread | None = None
         self._errors = 0
         self._closing = False
@@ -109,14 +110,16 @@ class Sender:
     def _run_loop(self) -> None:
         backoff = 0.0
         while not self._closing:
-            self._wake.wait(max(backoff, 1.0))
+            self._wake.wait(backoff or 1.0)
             if self._closing:
                 return
-            finishing = self._target_seq is not None
-            if not finishing:
-                # Let records accumulate a little: bigger batches are cheaper to store.
-                time.sleep(backoff or self.min_interval)
+            if not self._finishing.is_set():
+                # Let records accumulate a little (bigger batches are cheaper to store), unless
+                # finish() is waiting: then go at once.
+                self._finishing.wait(backoff or self.min_interval)
+            # Clear before reading the target: a finish() that lands after this still wakes us.
             self._wake.clear()
+            target = self._target_seq
             try:
                 self.send_available()
                 backoff = 0.0
@@ -127,20 +130,17 @@ class Sender:
                 if self._errors == 1 and self._on_error is not None:
                     self._on_error(exc)
                 backoff = min(5.0, 0.1 * 2 ** min(self._errors, 6)) * (0.5 + random.random())
-                if finishing:
-                    time.sleep(backoff)
-                    self._wake.set()
                 continue
-            if finishing and self._target_seq is not None and self.acked_seq >= self._target_seq:
+            if target is not None and self.acked_seq >= target:
                 self._done.set()
                 return
 
     def finish(self, target_seq: int, timeout: float) -> bool:
         """Wait until everything up to ``target_seq`` is stored, at most ``timeout`` seconds."""
         self._target_seq = target_seq
+        self._finishing.set()
         self._wake.set()
-        ok = self._done.wait(timeout) if self._thread is not None else False
-        return ok
+        return self._done.wait(timeout) if self._thread is not None else False
 
     def close_journal(self) -> None:
         self._file.close()
