@@ -28,8 +28,14 @@ def records(rows: int, keys: int, seq0: int = 1) -> list[dict]:
     names = [f"metric_{k}" for k in range(keys)]
     t0 = time.time()
     return [
-        {"t": "h", "seq": seq0 + i, "step": i, "ts": t0 + i * 0.001, "rt": i * 0.001,
-         "d": dict(zip(names, vals[i], strict=True))}
+        {
+            "t": "h",
+            "seq": seq0 + i,
+            "step": i,
+            "ts": t0 + i * 0.001,
+            "rt": i * 0.001,
+            "d": dict(zip(names, vals[i], strict=True)),
+        }
         for i in range(rows)
     ]
 
@@ -65,10 +71,22 @@ def main() -> None:
                 t = time.perf_counter()
                 env = store.history_envelope(ref, key, buckets)
                 times.append(time.perf_counter() - t)
-            print(f"envelope {buckets} buckets over {ROWS:,} points: median "
-                  f"{1e3 * float(np.median(times)):.2f} ms ({len(env)} buckets)")
-        store.ingest(ref, [{"t": "exit", "seq": len(recs) + 1, "code": 0, "ts": time.time(),
-                            "state": "finished"}])
+            print(
+                f"envelope {buckets} buckets over {ROWS:,} points: median "
+                f"{1e3 * float(np.median(times)):.2f} ms ({len(env)} buckets)"
+            )
+        store.ingest(
+            ref,
+            [
+                {
+                    "t": "exit",
+                    "seq": len(recs) + 1,
+                    "code": 0,
+                    "ts": time.time(),
+                    "state": "finished",
+                }
+            ],
+        )
         times = []
         for _ in range(20):
             t = time.perf_counter()
@@ -94,10 +112,22 @@ def main() -> None:
                     t = time.perf_counter()
                     env = store.history_envelope(big, "metric_0", buckets)
                     times.append(time.perf_counter() - t)
-                print(f"envelope {buckets} buckets over 1M points ({label}): median "
-                      f"{1e3 * float(np.median(times)):.2f} ms")
-            store.ingest(big, [{"t": "exit", "seq": len(one) + 1, "code": 0, "ts": time.time(),
-                                "state": "finished"}])
+                print(
+                    f"envelope {buckets} buckets over 1M points ({label}): median "
+                    f"{1e3 * float(np.median(times)):.2f} ms"
+                )
+            store.ingest(
+                big,
+                [
+                    {
+                        "t": "exit",
+                        "seq": len(one) + 1,
+                        "code": 0,
+                        "ts": time.time(),
+                        "state": "finished",
+                    }
+                ],
+            )
         t = time.perf_counter()
         h = store.history(big, ["metric_0"])
         print(f"history of a 1M-point key: {1e3 * (time.perf_counter() - t):.1f} ms")

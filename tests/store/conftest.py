@@ -1,5 +1,8 @@
-"""Fixtures of the Store contract suite: every test taking ``store`` runs against a fresh SQLite file
-and, when ``LABBOOK_TEST_POSTGRES_URL`` is set, against PostgreSQL in a schema of its own."""
+"""Fixtures of the Store contract suite.
+
+Every test taking ``store`` runs against a fresh SQLite file and, when ``LABBOOK_TEST_POSTGRES_URL``
+is set, against PostgreSQL in a schema of its own.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +20,20 @@ import sqlalchemy as sa
 from labbook.store import RunRef, Store
 
 PG_ENV = "LABBOOK_TEST_POSTGRES_URL"
+BACKENDS = ["sqlite", "postgresql"]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
+@contextmanager
+def database(backend: str, directory: Path) -> Iterator[str]:
+    """A fresh, empty database of ``backend``; yields its URL and drops it afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / 'store.db'}"
         return
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"{PG_ENV} is not set")
     schema = "lbt_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(base)
+    admin = sa.create_engine(base, poolclass=sa.NullPool)
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
@@ -37,6 +43,21 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_store_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One database for a whole module of read-only tests."""
+    with database(request.param, tmp_path_factory.mktemp("store")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -75,20 +96,31 @@ class Journal:
         return {"t": t, "seq": self.seq, **fields}
 
     def run(self, **fields: Any) -> dict[str, Any]:
-        base = {"id": "run1", "project": "digits", "entity": "alice", "name": "first",
-                "tags": [], "notes": None, "group": None, "job_type": None, "config": {},
-                "started_at": self.t0}
+        base = {
+            "id": "run1",
+            "project": "digits",
+            "entity": "alice",
+            "name": "first",
+            "tags": [],
+            "notes": None,
+            "group": None,
+            "job_type": None,
+            "config": {},
+            "started_at": self.t0,
+        }
         return self._rec("run", **(base | fields))
 
     def h(self, step: int, d: dict[str, Any], ts: float | None = None) -> dict[str, Any]:
-        return self._rec("h", step=step, ts=self.t0 + step if ts is None else ts, rt=float(step),
-                         d=d)
+        return self._rec(
+            "h", step=step, ts=self.t0 + step if ts is None else ts, rt=float(step), d=d
+        )
 
     def rows(self, n: int, start: int = 0, **cols: Callable[[int], Any]) -> list[dict[str, Any]]:
         return [self.h(start + i, {k: f(start + i) for k, f in cols.items()}) for i in range(n)]
 
-    def summary(self, u: dict[str, Any] | None = None, delete: list[str] | None = None
-                ) -> dict[str, Any]:
+    def summary(
+        self, u: dict[str, Any] | None = None, delete: list[str] | None = None
+    ) -> dict[str, Any]:
         rec = self._rec("summary", u=u or {})
         if delete is not None:
             rec["del"] = delete
@@ -109,8 +141,9 @@ class Journal:
     def hb(self) -> dict[str, Any]:
         return self._rec("hb", ts=time.time())
 
-    def exit(self, code: int = 0, state: str = "finished", ts: float | None = None
-             ) -> dict[str, Any]:
+    def exit(
+        self, code: int = 0, state: str = "finished", ts: float | None = None
+    ) -> dict[str, Any]:
         return self._rec("exit", code=code, state=state, ts=self.t0 + 1000 if ts is None else ts)
 
 
@@ -130,8 +163,9 @@ def block_counts(store: Store, ref: RunRef) -> dict[str, int]:
             .join(runs, runs.c.pk == metric_keys.c.run_pk)
             .join(projects, projects.c.id == runs.c.project_id)
         )
-        .where(projects.c.entity == ref.entity, projects.c.name == ref.project,
-               runs.c.run_id == ref.id)
+        .where(
+            projects.c.entity == ref.entity, projects.c.name == ref.project, runs.c.run_id == ref.id
+        )
         .group_by(metric_keys.c.key)
     )
     with store.engine.connect() as conn:
@@ -143,6 +177,7 @@ def blocks() -> Callable[[Store, RunRef], dict[str, int]]:
     return block_counts
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def new_journal() -> Callable[..., Journal]:
+    """The Journal class itself, for tests (and module fixtures) that need several journals."""
     return Journal

@@ -16,8 +16,9 @@ from labbook.store import history as hist
 FIELDS = ("bucket_lo", "first_step", "last_step", "first", "last", "min", "max", "count")
 
 
-def brute_force(steps: np.ndarray, values: np.ndarray, lo: int, hi: int, buckets: int
-                ) -> dict[str, np.ndarray]:
+def brute_force(
+    steps: np.ndarray, values: np.ndarray, lo: int, hi: int, buckets: int
+) -> dict[str, np.ndarray]:
     """Points in canonical order (step-sorted, ties in write order) → per-bucket statistics,
     with Python integers for the bucket arithmetic and a plain loop over buckets."""
     order = np.argsort(steps, kind="stable")
@@ -30,8 +31,11 @@ def brute_force(steps: np.ndarray, values: np.ndarray, lo: int, hi: int, buckets
     for k in sorted(set(b.tolist())):
         sel = b == k
         s, v = steps[sel], values[sel]
-        out["bucket_lo"].append(lo + math.ceil(k * width / buckets) if width * k < 2**52
-                                else lo + -(-(k * width) // buckets))
+        out["bucket_lo"].append(
+            lo + math.ceil(k * width / buckets)
+            if width * k < 2**52
+            else lo + -(-(k * width) // buckets)
+        )
         out["first_step"].append(s[0])
         out["last_step"].append(s[-1])
         out["first"].append(v[0])
@@ -63,15 +67,18 @@ class FakeBlocks:
         self.blocks: list[hist.Block] = []
         for steps, values in parts:
             dtype = {"f": "float", "i": "int", "b": "bool"}[values.dtype.kind]
-            self.blocks.extend(hist.make_blocks(steps, values, np.zeros(len(steps)), dtype,
-                                                cap=int(len(steps)) or 1))
+            self.blocks.extend(
+                hist.make_blocks(steps, values, np.zeros(len(steps)), dtype, cap=len(steps) or 1)
+            )
         self.loaded: list[int] = []
 
     def stats(self) -> hist.BlockStats:
-        return hist.BlockStats.from_rows([
-            (i, b.step_lo, b.step_hi, b.count, b.first, b.last, b.min, b.max)
-            for i, b in enumerate(self.blocks)
-        ])
+        return hist.BlockStats.from_rows(
+            [
+                (i, b.step_lo, b.step_hi, b.count, b.first, b.last, b.min, b.max)
+                for i, b in enumerate(self.blocks)
+            ]
+        )
 
     def load(self, ids: Sequence[int]) -> dict[int, hist.BlockPoints]:
         self.loaded.extend(ids)
@@ -80,14 +87,18 @@ class FakeBlocks:
             row = self.blocks[i].row()
             b = self.blocks[i]
             out[i] = hist.BlockPoints(
-                b.step_lo, b.stride,
+                b.step_lo,
+                b.stride,
                 None if b.stride else np.frombuffer(row["steps"], np.int64),
-                hist.decode_values(b.dtype, row["vals"]).astype(np.float64))
+                hist.decode_values(b.dtype, row["vals"]).astype(np.float64),
+            )
         return out
 
     def points(self) -> tuple[np.ndarray, np.ndarray]:
-        return (np.concatenate([b.steps for b in self.blocks]),
-                np.concatenate([b.values.astype(np.float64) for b in self.blocks]))
+        return (
+            np.concatenate([b.steps for b in self.blocks]),
+            np.concatenate([b.values.astype(np.float64) for b in self.blocks]),
+        )
 
 
 def random_layout(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -148,8 +159,13 @@ def test_huge_step_range_does_not_overflow() -> None:
 
 
 def test_blocks_inside_one_bucket_are_not_decoded() -> None:
-    parts = [(np.arange(i * 100, i * 100 + 100, dtype=np.int64), np.random.default_rng(i)
-              .standard_normal(100)) for i in range(10)]
+    parts = [
+        (
+            np.arange(i * 100, i * 100 + 100, dtype=np.int64),
+            np.random.default_rng(i).standard_normal(100),
+        )
+        for i in range(10)
+    ]
     fb = FakeBlocks(parts)
     env = hist.compute_envelope(fb.stats(), fb.load, 0, 999, 10)  # bucket edges = block edges
     assert fb.loaded == [] and env.count.tolist() == [100] * 10
@@ -161,8 +177,9 @@ def test_blocks_inside_one_bucket_are_not_decoded() -> None:
     hist.compute_envelope(fb.stats(), fb.load, 0, 999, 20)  # every block straddles an edge
     assert sorted(fb.loaded) == list(range(10))
     steps, values = fb.points()
-    assert_envelope(hist.compute_envelope(fb.stats(), fb.load, 0, 999, 5),
-                    brute_force(steps, values, 0, 999, 5))
+    assert_envelope(
+        hist.compute_envelope(fb.stats(), fb.load, 0, 999, 5), brute_force(steps, values, 0, 999, 5)
+    )
 
 
 # ------------------------------------------------------------------------------- through a Store
@@ -204,8 +221,9 @@ def test_store_envelope_matches_brute_force(store: Store, new_journal: Any, seed
 
 
 def test_envelope_errors_and_edge_cases(store: Store, ref: RunRef, journal: Any) -> None:
-    store.ingest(ref, [journal.h(i, {"x": float(i), "t": "a", "nanonly": math.nan})
-                       for i in range(10)])
+    store.ingest(
+        ref, [journal.h(i, {"x": float(i), "t": "a", "nanonly": math.nan}) for i in range(10)]
+    )
     with pytest.raises(UsageError, match="'t'"):
         store.history_envelope(ref, "t")
     with pytest.raises(NotFoundError, match="nope"):

@@ -21,29 +21,38 @@ def weird_floats(rng: np.random.Generator, n: int) -> np.ndarray:
     idx = rng.choice(n, size=n // 5, replace=False)
     v[idx] = rng.choice(SPECIALS, size=len(idx))
     # NaNs with payloads and the sign bit set: the bits must survive, not just "a NaN".
-    payload = np.array([0x7FF8000000000001, 0xFFF8000000000000, 0x7FF0000000000F00],
-                       dtype=np.uint64).view(np.float64)
+    payload = np.array(
+        [0x7FF8000000000001, 0xFFF8000000000000, 0x7FF0000000000F00], dtype=np.uint64
+    ).view(np.float64)
     v[:3] = payload
     return v
 
 
-def ingest_rows(store: Store, ref: RunRef, journal: Any, steps: list[int],
-                cols: dict[str, list[Any]], batch: int) -> None:
-    recs = [journal.h(s, {k: v[i] for k, v in cols.items()}, ts=1e9 + s / 7)
-            for i, s in enumerate(steps)]
+def ingest_rows(
+    store: Store,
+    ref: RunRef,
+    journal: Any,
+    steps: list[int],
+    cols: dict[str, list[Any]],
+    batch: int,
+) -> None:
+    recs = [
+        journal.h(s, {k: v[i] for k, v in cols.items()}, ts=1e9 + s / 7)
+        for i, s in enumerate(steps)
+    ]
     for i in range(0, len(recs), batch):
         store.ingest(ref, recs[i : i + batch])
 
 
 @pytest.mark.parametrize("batch", [1, 997, 20_000])
-def test_float_round_trip_is_bit_exact(store: Store, ref: RunRef, journal: Any,
-                                       batch: int) -> None:
+def test_float_round_trip_is_bit_exact(store: Store, ref: RunRef, journal: Any, batch: int) -> None:
     rng = np.random.default_rng(batch)
     n = 20_000 if batch > 1 else 300
     values = weird_floats(rng, n)
     steps = np.cumsum(rng.integers(1, 4, n)).tolist()  # gaps: explicit steps
-    ingest_rows(store, ref, journal, steps, {"x": values.tolist(), "y": values[::-1].tolist()},
-                batch)
+    ingest_rows(
+        store, ref, journal, steps, {"x": values.tolist(), "y": values[::-1].tolist()}, batch
+    )
     got = store.history(ref)
     for key, want in (("x", values), ("y", values[::-1])):
         s = got[key]
@@ -56,11 +65,25 @@ def test_float_round_trip_is_bit_exact(store: Store, ref: RunRef, journal: Any,
 
 def test_types_are_kept(store: Store, ref: RunRef, journal: Any) -> None:
     big = 2**62 + 1  # not representable as float64: must not go through a double
-    store.ingest(ref, [journal.h(i, {
-        "i": big - i, "b": i % 3 == 0, "f": float(i), "mix": i if i % 2 else i + 0.5,
-        "s": f"s{i}", "n": None if i % 2 else "x", "o": {"_type": "image", "k": i},
-        "sparse": None if i < 3 else 1.5,
-    }) for i in range(6)])
+    store.ingest(
+        ref,
+        [
+            journal.h(
+                i,
+                {
+                    "i": big - i,
+                    "b": i % 3 == 0,
+                    "f": float(i),
+                    "mix": i if i % 2 else i + 0.5,
+                    "s": f"s{i}",
+                    "n": None if i % 2 else "x",
+                    "o": {"_type": "image", "k": i},
+                    "sparse": None if i < 3 else 1.5,
+                },
+            )
+            for i in range(6)
+        ],
+    )
     h = store.history(ref)
     assert h["i"].values.dtype == np.int64 and h["i"].values.tolist() == [big - i for i in range(6)]
     assert h["b"].values.dtype == np.bool_
@@ -76,13 +99,28 @@ def test_types_are_kept(store: Store, ref: RunRef, journal: Any) -> None:
     assert h["sparse"].steps.tolist() == list(range(6))
     keys = {k.key: k for k in store.metric_keys(ref)}
     assert {k: v.dtype for k, v in keys.items()} == {
-        "i": "int", "b": "bool", "f": "float", "mix": "float", "s": "text", "n": "text",
-        "o": "object", "sparse": "float"}
+        "i": "int",
+        "b": "bool",
+        "f": "float",
+        "mix": "float",
+        "s": "text",
+        "n": "text",
+        "o": "object",
+        "sparse": "float",
+    }
     assert keys["i"].last == big - 5 and type(keys["i"].last) is int  # exact, not via a double
     assert keys["b"].min is False and keys["b"].max is True
     assert keys["s"].last == "s5" and keys["s"].min is None and keys["s"].count == 6
     assert keys["o"].last == {"_type": "image", "k": 5}
     assert keys["sparse"].count == 6 and keys["sparse"].min == 1.5
+
+
+def test_rows_without_values(store: Store, ref: RunRef, journal: Any) -> None:
+    assert store.ingest(ref, [journal.h(0, {}), journal.h(1, {})]) == 2
+    assert store.history(ref) == {} and store.metric_keys(ref) == []
+    store.ingest(ref, [journal.h(2, {}), journal.summary({"a": 1}), journal.h(3, {"x": 1.0})])
+    assert store.get_run(ref).summary == {"a": 1, "x": 1.0}
+    assert store.history(ref)["x"].steps.tolist() == [3]
 
 
 def test_key_type_across_batches(store: Store, ref: RunRef, journal: Any) -> None:
@@ -117,14 +155,25 @@ def test_out_of_order_steps_read_back_sorted(store: Store, ref: RunRef, journal:
 
 
 def test_metric_key_stats(store: Store, ref: RunRef, journal: Any) -> None:
-    store.ingest(ref, [journal.h(0, {"x": math.nan, "allnan": math.nan}),
-                       journal.h(1, {"x": 5.0, "allnan": math.nan}),
-                       journal.h(2, {"x": -math.inf})])
+    store.ingest(
+        ref,
+        [
+            journal.h(0, {"x": math.nan, "allnan": math.nan}),
+            journal.h(1, {"x": 5.0, "allnan": math.nan}),
+            journal.h(2, {"x": -math.inf}),
+        ],
+    )
     store.ingest(ref, [journal.h(7, {"x": 2.0, "allnan": math.nan})])
     keys = {k.key: k for k in store.metric_keys(ref)}
     x = keys["x"]
     assert (x.dtype, x.last, x.min, x.max, x.count, x.last_step) == (
-        "float", 2.0, -math.inf, 5.0, 4, 7)
+        "float",
+        2.0,
+        -math.inf,
+        5.0,
+        4,
+        7,
+    )
     a = keys["allnan"]
     assert math.isnan(a.min) and math.isnan(a.max) and math.isnan(a.last) and a.count == 3
 
@@ -132,10 +181,17 @@ def test_metric_key_stats(store: Store, ref: RunRef, journal: Any) -> None:
 def _blocks(store: Store, key: str) -> list[tuple[int, int, int, int]]:
     from labbook.store.schema import metric_keys
 
-    q = (sa.select(history_blocks.c.count, history_blocks.c.stride, history_blocks.c.step_lo,
-                   sa.func.length(history_blocks.c.steps))
-         .join(metric_keys, metric_keys.c.id == history_blocks.c.key_id)
-         .where(metric_keys.c.key == key).order_by(history_blocks.c.id))
+    q = (
+        sa.select(
+            history_blocks.c.count,
+            history_blocks.c.stride,
+            history_blocks.c.step_lo,
+            sa.func.length(history_blocks.c.steps),
+        )
+        .join(metric_keys, metric_keys.c.id == history_blocks.c.key_id)
+        .where(metric_keys.c.key == key)
+        .order_by(history_blocks.c.id)
+    )
     with store.engine.connect() as conn:
         return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]
 
@@ -146,8 +202,10 @@ def test_blocks_are_columnar_and_capped(store: Store, ref: RunRef, journal: Any)
     bl = _blocks(store, "x")
     assert len(bl) == 3 and sum(b[0] for b in bl) == n and max(b[0] for b in bl) <= hist.BLOCK_CAP
     assert all(b[1] == 1 and b[3] == 0 for b in bl)  # 0,1,2,...: steps not stored
-    store.ingest(ref, [journal.h(n + 5 + 3 * i, {"y": 1.0}) for i in range(4)]
-                 + [journal.h(n + 100, {"y": 2.0})])
+    store.ingest(
+        ref,
+        [journal.h(n + 5 + 3 * i, {"y": 1.0}) for i in range(4)] + [journal.h(n + 100, {"y": 2.0})],
+    )
     (yb,) = _blocks(store, "y")
     assert yb[1] == 0 and yb[3] == 5 * 8  # irregular steps are stored explicitly
 
@@ -171,8 +229,7 @@ def test_exit_merges_small_blocks(store: Store, ref: RunRef, journal: Any, block
         recs = []
         for _ in range(per):
             step += int(rng.integers(1, 3))
-            recs.append(journal.h(step, {"x": float(rng.standard_normal()), "i": step,
-                                         "t": "txt"}))
+            recs.append(journal.h(step, {"x": float(rng.standard_normal()), "i": step, "t": "txt"}))
         store.ingest(ref, recs)
     before = store.history(ref)
     env_before = store.history_envelope(ref, "x", 37)
@@ -196,8 +253,7 @@ def test_exit_merges_small_blocks(store: Store, ref: RunRef, journal: Any, block
     assert store.metric_keys(ref)[2].count == total + 1
 
 
-def test_merge_keeps_canonical_order_with_overlaps(store: Store, ref: RunRef,
-                                                   journal: Any) -> None:
+def test_merge_keeps_canonical_order_with_overlaps(store: Store, ref: RunRef, journal: Any) -> None:
     # Overlapping step ranges across batches: merged blocks must read back identically.
     store.ingest(ref, [journal.h(s, {"x": float(s)}) for s in range(0, 3000, 2)])
     store.ingest(ref, [journal.h(s, {"x": -float(s)}) for s in range(0, 3000, 3)])

@@ -35,8 +35,9 @@ def batch(journal: Any, n: int = 50) -> list[dict[str, Any]]:
     return recs
 
 
-def test_same_batch_twice_changes_nothing(store: Store, ref: RunRef, journal: Any,
-                                          blocks: Any) -> None:
+def test_same_batch_twice_changes_nothing(
+    store: Store, ref: RunRef, journal: Any, blocks: Any
+) -> None:
     recs = batch(journal)
     assert store.ingest(ref, recs) == len(recs)
     before, nblocks = snapshot(store, ref), blocks(store, ref)
@@ -61,9 +62,8 @@ def test_overlapping_batches_equal_one_batch(store: Store, journal: Any, new_jou
     assert store.last_seq(b) == len(recs)
 
 
-def test_unsorted_and_duplicated_seqs_in_one_batch(store: Store, ref: RunRef,
-                                                   journal: Any) -> None:
-    recs = [journal.run()] + journal.rows(10, x=float)
+def test_unsorted_and_duplicated_seqs_in_one_batch(store: Store, ref: RunRef, journal: Any) -> None:
+    recs = [journal.run(), *journal.rows(10, x=float)]
     shuffled = [recs[i] for i in (3, 0, 1, 2, 5, 4, 9, 10, 7, 6, 8)] + [recs[4], recs[2]]
     assert store.ingest(ref, shuffled) == 11
     s = store.history(ref)["x"]
@@ -85,20 +85,32 @@ def test_last_seq(store: Store, ref: RunRef, journal: Any) -> None:
     assert store.get_run(ref).last_seq == 3
 
 
-def test_run_created_mid_journal_then_filled(store: Store, ref: RunRef,
-                                             new_journal: Any) -> None:
+def test_run_created_mid_journal_then_filled(store: Store, ref: RunRef, new_journal: Any) -> None:
     j = new_journal(start=500)
     store.ingest(ref, j.rows(3, loss=float))
     info = store.get_run(ref)
     assert (info.name, info.state, info.config, info.tags, info.last_seq) == (
-        None, "running", {}, [], 502)
+        None,
+        "running",
+        {},
+        [],
+        502,
+    )
     assert info.summary == {"loss": 2.0}
     assert store.count_runs("alice", "digits") == 1
-    store.ingest(ref, [j.run(name="resumed", tags=["x"], config={"a": 1}, job_type="eval",
-                             group="g", notes="n")])
+    store.ingest(
+        ref,
+        [j.run(name="resumed", tags=["x"], config={"a": 1}, job_type="eval", group="g", notes="n")],
+    )
     info = store.get_run(ref)
     assert (info.name, info.tags, info.config, info.job_type, info.group, info.notes) == (
-        "resumed", ["x"], {"a": 1}, "eval", "g", "n")
+        "resumed",
+        ["x"],
+        {"a": 1},
+        "eval",
+        "g",
+        "n",
+    )
     assert info.summary == {"loss": 2.0}
     assert info.started_at == dt.datetime.fromtimestamp(j.t0, dt.UTC)
     # A run synced after the fact sorts by when it started, not when it arrived.
@@ -106,12 +118,15 @@ def test_run_created_mid_journal_then_filled(store: Store, ref: RunRef,
 
 
 def test_summary_rules(store: Store, ref: RunRef, journal: Any) -> None:
-    store.ingest(ref, [
-        journal.run(),
-        journal.h(0, {"loss": 1.0, "acc": 0.1}),
-        journal.summary({"loss": 0.5, "best": 7}),   # explicit write
-        journal.h(1, {"acc": 0.2}),                  # does not touch loss
-    ])
+    store.ingest(
+        ref,
+        [
+            journal.run(),
+            journal.h(0, {"loss": 1.0, "acc": 0.1}),
+            journal.summary({"loss": 0.5, "best": 7}),  # explicit write
+            journal.h(1, {"acc": 0.2}),  # does not touch loss
+        ],
+    )
     assert store.get_run(ref).summary == {"loss": 0.5, "acc": 0.2, "best": 7}
     store.ingest(ref, [journal.h(2, {"loss": 0.9})])  # logging loss again overrides the write
     assert store.get_run(ref).summary == {"loss": 0.9, "acc": 0.2, "best": 7}
@@ -119,31 +134,65 @@ def test_summary_rules(store: Store, ref: RunRef, journal: Any) -> None:
     s = store.get_run(ref).summary
     assert set(s) == {"loss", "acc"} and math.isnan(s["acc"])
     # Mixed in one batch, order by seq decides; a later row may log the deleted key again.
-    store.ingest(ref, [journal.summary({"x": 1}, delete=["loss"]), journal.h(4, {"x": 2}),
-                       journal.summary({"y": math.inf}), journal.h(5, {"loss": "nan?"})])
-    assert store.get_run(ref).summary == {"acc": pytest.approx(math.nan, nan_ok=True), "x": 2,
-                                          "y": math.inf, "loss": "nan?"}
+    store.ingest(
+        ref,
+        [
+            journal.summary({"x": 1}, delete=["loss"]),
+            journal.h(4, {"x": 2}),
+            journal.summary({"y": math.inf}),
+            journal.h(5, {"loss": "nan?"}),
+        ],
+    )
+    assert store.get_run(ref).summary == {
+        "acc": pytest.approx(math.nan, nan_ok=True),
+        "x": 2,
+        "y": math.inf,
+        "loss": "nan?",
+    }
 
 
 def test_summary_keeps_logged_types(store: Store, ref: RunRef, journal: Any) -> None:
-    store.ingest(ref, [journal.h(0, {"i": 3, "f": 2.5, "b": True, "s": "x", "n": None,
-                                     "o": {"_type": "image", "path": "a.png"}})])
+    store.ingest(
+        ref,
+        [
+            journal.h(
+                0,
+                {
+                    "i": 3,
+                    "f": 2.5,
+                    "b": True,
+                    "s": "x",
+                    "n": None,
+                    "o": {"_type": "image", "path": "a.png"},
+                },
+            )
+        ],
+    )
     s = store.get_run(ref).summary
-    assert s == {"i": 3, "f": 2.5, "b": True, "s": "x", "n": None,
-                 "o": {"_type": "image", "path": "a.png"}}
+    assert s == {
+        "i": 3,
+        "f": 2.5,
+        "b": True,
+        "s": "x",
+        "n": None,
+        "o": {"_type": "image", "path": "a.png"},
+    }
     assert type(s["i"]) is int and type(s["b"]) is bool
 
 
 def test_config_meta_update_file(store: Store, ref: RunRef, journal: Any) -> None:
-    store.ingest(ref, [
-        journal.run(config={"lr": 0.1, "opt": {"name": "adam", "beta": 0.9}}, tags=["a"]),
-        journal.config({"opt": {"name": "sgd"}, "epochs": 3}),
-        journal.meta({"host": "h1", "python": "3.11"}),
-        journal.meta({"host": "h2", "git": {"commit": "abc"}}),
-        journal.update(name="renamed", tags=["b", "c"], notes="hello"),
-        journal.file("a/model.h5", "1" * 64, 5),
-        journal.file("b.txt", "2" * 64, 6),
-    ])
+    store.ingest(
+        ref,
+        [
+            journal.run(config={"lr": 0.1, "opt": {"name": "adam", "beta": 0.9}}, tags=["a"]),
+            journal.config({"opt": {"name": "sgd"}, "epochs": 3}),
+            journal.meta({"host": "h1", "python": "3.11"}),
+            journal.meta({"host": "h2", "git": {"commit": "abc"}}),
+            journal.update(name="renamed", tags=["b", "c"], notes="hello"),
+            journal.file("a/model.h5", "1" * 64, 5),
+            journal.file("b.txt", "2" * 64, 6),
+        ],
+    )
     info = store.get_run(ref)
     assert info.config == {"lr": 0.1, "opt": {"name": "sgd"}, "epochs": 3}  # top-level update
     assert info.metadata == {"host": "h2", "python": "3.11", "git": {"commit": "abc"}}
@@ -159,8 +208,9 @@ def test_config_meta_update_file(store: Store, ref: RunRef, journal: Any) -> Non
     assert store.list_runs("alice", "digits", filters={"tags": "a"}) == []
 
 
-def test_resumed_run_record_merges_config_and_reopens(store: Store, ref: RunRef,
-                                                      journal: Any) -> None:
+def test_resumed_run_record_merges_config_and_reopens(
+    store: Store, ref: RunRef, journal: Any
+) -> None:
     store.ingest(ref, [journal.run(config={"a": 1, "b": 2}), journal.exit(code=0)])
     first = store.get_run(ref)
     assert (first.state, first.exit_code) == ("finished", 0)
@@ -178,8 +228,9 @@ def test_exit_states(store: Store, journal: Any, new_journal: Any) -> None:
     for state, code in (("finished", 0), ("failed", 1), ("crashed", 137)):
         r = RunRef("alice", "digits", state)
         j = new_journal()
-        store.ingest(r, [j.run(), j.h(0, {"x": 1.0}), j.exit(code=code, state=state,
-                                                              ts=1_700_000_123.5)])
+        store.ingest(
+            r, [j.run(), j.h(0, {"x": 1.0}), j.exit(code=code, state=state, ts=1_700_000_123.5)]
+        )
         info = store.get_run(r)
         assert (info.state, info.exit_code) == (state, code)
         assert info.finished_at == dt.datetime.fromtimestamp(1_700_000_123.5, dt.UTC)
@@ -187,8 +238,9 @@ def test_exit_states(store: Store, journal: Any, new_journal: Any) -> None:
         store.ingest(RunRef("alice", "digits", "bad"), [new_journal().exit(state="weird")])
 
 
-def test_stale_heartbeat_reads_crashed(store_url: str, ref: RunRef, journal: Any,
-                                       new_journal: Any) -> None:
+def test_stale_heartbeat_reads_crashed(
+    store_url: str, ref: RunRef, journal: Any, new_journal: Any
+) -> None:
     patient = Store.open(store_url, crash_after=3600)
     hasty = Store.open(store_url, crash_after=0.2)
     try:
@@ -200,8 +252,10 @@ def test_stale_heartbeat_reads_crashed(store_url: str, ref: RunRef, journal: Any
         assert patient.get_run(ref).state == "running"
         assert hasty.get_run(ref).state == "crashed"
         assert hasty.get_run(done).state == "finished"
-        ids = lambda s, f: sorted(r.ref.id for r in s.list_runs(  # noqa: E731
-            "alice", "digits", filters=f))
+
+        def ids(s: Store, f: dict[str, Any]) -> list[str]:
+            return sorted(r.ref.id for r in s.list_runs("alice", "digits", filters=f))
+
         assert ids(hasty, {"state": "crashed"}) == ["run1"]
         assert ids(hasty, {"state": "running"}) == []
         assert ids(patient, {"state": "running"}) == ["run1"]
@@ -217,10 +271,22 @@ def test_stale_heartbeat_reads_crashed(store_url: str, ref: RunRef, journal: Any
 
 
 def test_nonfinite_values_in_json_columns(store: Store, ref: RunRef, journal: Any) -> None:
-    cfg = {"nan": math.nan, "inf": math.inf, "ninf": -math.inf,
-           "nested": {"l": [1, math.nan, {"x": -math.inf}]}, "s": "NaN", "big": 2**62}
-    store.ingest(ref, [journal.run(config=cfg), journal.summary({"best": math.nan}),
-                       journal.meta({"m": [math.inf]})])
+    cfg = {
+        "nan": math.nan,
+        "inf": math.inf,
+        "ninf": -math.inf,
+        "nested": {"l": [1, math.nan, {"x": -math.inf}]},
+        "s": "NaN",
+        "big": 2**62,
+    }
+    store.ingest(
+        ref,
+        [
+            journal.run(config=cfg),
+            journal.summary({"best": math.nan}),
+            journal.meta({"m": [math.inf]}),
+        ],
+    )
     info = store.get_run(ref)
     c = info.config
     assert math.isnan(c["nan"]) and c["inf"] == math.inf and c["ninf"] == -math.inf
@@ -232,14 +298,22 @@ def test_nonfinite_values_in_json_columns(store: Store, ref: RunRef, journal: An
 @pytest.mark.parametrize(
     "bad",
     [
-        [{"t": "h", "step": 0, "ts": 0.0, "d": {}}],                   # no seq
-        [{"t": "h", "seq": 0, "step": 0, "ts": 0.0, "d": {}}],         # seq < 1
-        [{"t": "h", "seq": "1", "step": 0, "ts": 0.0, "d": {}}],       # seq not int
-        [{"t": "h", "seq": 1, "step": 0, "ts": 0.0, "d": [1]}],        # d not an object
+        [{"t": "h", "step": 0, "ts": 0.0, "d": {}}],  # no seq
+        [{"t": "h", "seq": 0, "step": 0, "ts": 0.0, "d": {}}],  # seq < 1
+        [{"t": "h", "seq": "1", "step": 0, "ts": 0.0, "d": {}}],  # seq not int
+        [{"t": "h", "seq": 1, "step": 0, "ts": 0.0, "d": [1]}],  # d not an object
         [{"t": "h", "seq": 1, "step": 1.5, "ts": 0.0, "d": {"x": 1}}],  # fractional step
         [{"t": "config", "seq": 1, "u": 3}],
-        [{"t": "file", "seq": 1, "path": "a"}],                        # no sha256/size
+        [{"t": "file", "seq": 1, "path": "a"}],  # no sha256/size
         ["not a record"],
+        [{"t": "h", "seq": 1, "step": 0, "ts": 0.0, "d": {"k" * 513: 1.0}}],
+        [{"t": "update", "seq": 1, "name": "n" * 257}],
+        [{"t": "exit", "seq": 1, "code": "zero", "state": "finished"}],
+        [{"t": "exit", "seq": 1, "code": 0, "ts": "noon", "state": "finished"}],
+        [{"t": "summary", "seq": 1, "u": {}, "del": "abc"}],
+        [{"t": "run", "seq": 1, "started_at": "yesterday"}],
+        [{"t": "update", "seq": 1, "tags": ["ok", ""]}],
+        [{"t": "file", "seq": 1, "path": "p", "sha256": "a" * 65, "size": 1}],
     ],
 )
 def test_bad_records_raise_and_store_nothing(store: Store, ref: RunRef, bad: list[Any]) -> None:
@@ -249,14 +323,29 @@ def test_bad_records_raise_and_store_nothing(store: Store, ref: RunRef, bad: lis
         store.get_run(ref)  # the transaction was rolled back, run creation included
 
 
+def test_nul_characters_are_kept_or_refused_cleanly(store: Store, ref: RunRef) -> None:
+    recs = [{"t": "summary", "seq": 1, "u": {"nul": "a\u0000b"}}]
+    if store.dialect == "postgresql":  # JSONB cannot hold U+0000: a clean 4xx-type error
+        with pytest.raises(ValidationError, match="rejected"):
+            store.ingest(ref, recs)
+        assert store.last_seq(ref) == 0
+    else:
+        store.ingest(ref, recs)
+        assert store.get_run(ref).summary == {"nul": "a\u0000b"}
+
+
 def test_unknown_record_kinds_only_advance_seq(store: Store, ref: RunRef) -> None:
     assert store.ingest(ref, [{"t": "future-kind", "seq": 1, "x": 1}]) == 1
     assert store.get_run(ref).summary == {}
 
 
 def test_projects_and_counts(store: Store, new_journal: Any) -> None:
-    for ent, proj, rid in (("alice", "digits", "a"), ("alice", "digits", "b"),
-                           ("alice", "cifar", "c"), ("bob", "digits", "d")):
+    for ent, proj, rid in (
+        ("alice", "digits", "a"),
+        ("alice", "digits", "b"),
+        ("alice", "cifar", "c"),
+        ("bob", "digits", "d"),
+    ):
         j = new_journal()
         store.ingest(RunRef(ent, proj, rid), [j.h(0, {"x": 1})])
         time.sleep(0.002)
@@ -264,7 +353,10 @@ def test_projects_and_counts(store: Store, new_journal: Any) -> None:
     assert store.count_runs("alice", "nope") == 0
     allp = store.projects()
     assert [(p.entity, p.name, p.run_count) for p in allp] == [
-        ("bob", "digits", 1), ("alice", "cifar", 1), ("alice", "digits", 2)]
+        ("bob", "digits", 1),
+        ("alice", "cifar", 1),
+        ("alice", "digits", 2),
+    ]
     assert all(p.last_run_at is not None and p.last_run_at.tzinfo for p in allp)
     assert allp[2].last_run_at >= allp[2].created_at - dt.timedelta(seconds=1)
     assert [p.name for p in store.projects("alice")] == ["cifar", "digits"]
@@ -286,7 +378,7 @@ def test_runref_parse() -> None:
     assert RunRef.parse("p/id", "me") == RunRef("me", "p", "id")
     assert RunRef.parse("e/p/runs/id", "me") == RunRef("e", "p", "id")
     assert str(RunRef("e", "p", "id")) == "e/p/id"
-    for bad in ("id", "a/b/c/d", "e//id", "", "e/p/x/id"):
+    for bad in ("id", "a/b/c/d", "e//id", "", "e/p/x/id", "e/p/" + "x" * 129):
         with pytest.raises(ValidationError):
             RunRef.parse(bad, "me")
 

@@ -57,8 +57,18 @@ class RunDir:
         root = parent / "labbook"
         stamp = time.strftime("%Y%m%d_%H%M%S", time.localtime(started))
         prefix = "offline-run" if offline else "run"
+        root.mkdir(parents=True, exist_ok=True)
+        # A run resumed within the same second gets its own folder: one journal per process.
         path = root / f"{prefix}-{stamp}-{run_id}"
-        (path / FILES_DIR).mkdir(parents=True, exist_ok=True)
+        n = 1
+        while True:
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                n += 1
+                path = root / f"{prefix}-{stamp}-{run_id}-{n}"
+        (path / FILES_DIR).mkdir()
         link = root / ("latest-run")
         # The symlink is a convenience; a filesystem without symlinks must not stop the run.
         with contextlib.suppress(OSError):

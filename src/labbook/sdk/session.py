@@ -187,9 +187,9 @@ def _start(
     ref = RunRef(ent, project, rid)
     started = time.time()
     parent = Path(s.run_dir or Path.cwd()).expanduser()
-    run_dir = RunDir.create(parent, rid, offline, started)
-
-    sink = None if offline else LocalSink.from_settings(s, ref, run_dir.files)
+    # The run's folder is made only once the store agreed to the run (resume checks below), so
+    # a refused init leaves nothing behind; the sink learns the folder then.
+    sink = None if offline else LocalSink.from_settings(s, ref, parent)
     start_seq, start_step, summary = 0, 0, {}
     number = None
     try:
@@ -221,6 +221,9 @@ def _start(
             sink.close()
         raise
 
+    run_dir = RunDir.create(parent, rid, offline, started)
+    if sink is not None:
+        sink.files_dir = run_dir.files
     lock_fd = run_dir.try_lock()
     hb = _Heartbeat(s.heartbeat_interval)
     wake: list[Sender] = []

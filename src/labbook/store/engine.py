@@ -8,6 +8,7 @@ writers queue on the busy handler instead of failing with a lock-upgrade deadloc
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,9 @@ def make_engine(url: str | URL) -> Engine:
     if u.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         if sqlite_file(u) is None:
-            kwargs["poolclass"] = StaticPool  # one shared in-memory database, not one per connection
+            kwargs["poolclass"] = (
+                StaticPool  # one shared in-memory database, not one per connection
+            )
         engine = create_engine(u, **kwargs)
         _setup_sqlite(engine, in_memory=sqlite_file(u) is None)
         return engine
@@ -96,11 +99,13 @@ def migrations_config(connection: Connection | None = None, url: str | None = No
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` inside one write transaction.
 
-    Concurrent openers serialise on the SQLite write lock or a PostgreSQL advisory lock, so the second
-    one finds the schema current and does nothing.
+    Concurrent openers serialise on the SQLite write lock or a PostgreSQL advisory lock, so the
+    second one finds the schema current and does nothing.
     """
     from alembic import command
 
+    if revision == "head" and current_revision(engine) == head_revision():
+        return  # the common case: no write lock taken, so opening never waits on a writer
     with engine.connect() as conn:
         conn = conn.execution_options(**{WRITE_OPTION: True})
         with conn.begin():
@@ -116,6 +121,7 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+@functools.cache
 def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 

@@ -14,6 +14,7 @@ id order, so this order survives merges; history reads and the envelope's first/
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -158,7 +159,7 @@ def make_blocks(
     bounds = [round(i * n / nblocks) for i in range(nblocks + 1)]
     return [
         make_block(steps[a:b], values[a:b], times[a:b], dtype)
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        for a, b in itertools.pairwise(bounds)
     ]
 
 

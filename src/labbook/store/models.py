@@ -13,9 +13,14 @@ from labbook.errors import ValidationError
 RUN_STATES = ("running", "finished", "failed", "crashed")
 
 
+MAX_NAME = 128  # entity, project and run id columns
+
+
 def _check_part(kind: str, value: str) -> None:
     if not isinstance(value, str) or not value or "/" in value or value != value.strip():
         raise ValidationError(f"invalid {kind} {value!r}: must be a non-empty name without '/'")
+    if len(value) > MAX_NAME:
+        raise ValidationError(f"invalid {kind}: longer than {MAX_NAME} characters")
 
 
 @dataclass(frozen=True)
@@ -83,10 +88,11 @@ class RunInfo:
 class MetricKeyInfo:
     """One logged key of a run.
 
-    ``dtype`` is the scalar type ("float" | "int" | "bool") when any number was logged under the key,
-    else "text" (only strings, maybe None) or "object" (media references, dicts). ``min``/``max``
-    cover the numeric values only (NaN-ignoring); ``count`` counts every logged value; ``last`` is the
-    most recently logged value and ``last_step`` its step.
+    ``dtype`` is the scalar type ("float" | "int" | "bool") when any number was logged under the
+    key, else "text" (only strings, maybe None) or "object" (media references, dicts).
+    ``min``/``max`` cover the numeric values only (NaN-ignoring; as floats for huge ints);
+    ``count`` counts every logged value; ``last`` is the most recently logged value, exactly as
+    logged, and ``last_step`` its step.
     """
 
     key: str
@@ -114,8 +120,9 @@ class KeySeries:
 class Envelope:
     """Per-bucket first/last/min/max/count of a numeric key, for the non-empty buckets only.
 
-    Bucket ``b`` covers steps ``s`` with ``floor((s - step_min) * buckets / (step_max - step_min + 1))
-    == b``; ``bucket_lo`` is the first step it covers. Values are float64 whatever the key's type.
+    Bucket ``b`` covers the steps ``s`` with
+    ``floor((s - step_min) * buckets / (step_max - step_min + 1)) == b``; ``bucket_lo`` is the
+    first step it covers. Values are float64 whatever the key's type.
     """
 
     step_min: int

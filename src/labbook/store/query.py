@@ -1,9 +1,10 @@
 """Runs-table filters and ordering: a MongoDB-style dict (as wandb's ``Api.runs`` takes) to SQL.
 
-Field vocabulary: run columns (``id``, ``name``/``display_name``, ``state``, ``group``, ``job_type``,
-``notes``, ``created_at``, ``started_at``, ``finished_at``, ``heartbeat_at``, ``exit_code``,
-``last_seq``), ``tags``, ``config.<path>``, ``summary.<path>`` (alias ``summary_metrics.<path>``) and
-``metrics.<key>.<stat>`` with stat in last/min/max/count/last_step.
+Field vocabulary: run columns (``id``, ``name``/``display_name``, ``state``, ``group``,
+``job_type``, ``notes``, ``created_at``, ``started_at``, ``finished_at``, ``heartbeat_at``,
+``exit_code``, ``last_seq``), ``tags``, ``config.<path>``, ``summary.<path>`` (alias
+``summary_metrics.<path>``) and ``metrics.<key>.<stat>`` with stat in
+last/min/max/count/last_step.
 
 JSON values are compared by the type of the filter value: a number is compared with the numeric
 values only (cast, so ``10 > 9`` on both databases), a string with the strings, a bool with the
@@ -42,12 +43,22 @@ from labbook.store.schema import metric_keys, run_tags, runs
 OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists")
 METRIC_STATS = ("last", "min", "max", "count", "last_step")
 _STR_COLUMNS = {
-    "id": "run_id", "name": "name", "display_name": "name", "displayName": "name",
-    "group": "group_name", "job_type": "job_type", "jobType": "job_type", "notes": "notes",
+    "id": "run_id",
+    "name": "name",
+    "display_name": "name",
+    "displayName": "name",
+    "group": "group_name",
+    "job_type": "job_type",
+    "jobType": "job_type",
+    "notes": "notes",
 }
 _TIME_COLUMNS = {
-    "created_at": "created_at", "createdAt": "created_at", "started_at": "started_at",
-    "finished_at": "finished_at", "heartbeat_at": "heartbeat_at", "updated_at": "updated_at",
+    "created_at": "created_at",
+    "createdAt": "created_at",
+    "started_at": "started_at",
+    "finished_at": "finished_at",
+    "heartbeat_at": "heartbeat_at",
+    "updated_at": "updated_at",
 }
 _INT_COLUMNS = {"exit_code": "exit_code", "last_seq": "last_seq"}
 _JSON_ROOTS = {"config": "config", "summary": "summary", "summary_metrics": "summary"}
@@ -76,8 +87,9 @@ def _is_number(v: Any) -> bool:
 class _Field:
     """How to compare and order one field; ``kind`` picks the typed comparisons."""
 
-    def __init__(self, name: str, kind: str, expr: Expr | None = None,
-                 json: _JsonPath | None = None) -> None:
+    def __init__(
+        self, name: str, kind: str, expr: Expr | None = None, json: _JsonPath | None = None
+    ) -> None:
         self.name = name
         self.kind = kind  # "str" | "time" | "int" | "num" | "json" | "tags"
         self.expr = expr
@@ -126,7 +138,7 @@ class _JsonPath:
         ftag = self._text("$float")
         if self.dialect == "sqlite":
             num: Expr = cast(func.json_extract(self.column, self._sqlite_path), Float)
-            is_num = t.in_(["integer", "real"])
+            is_num: Expr = t.in_(["integer", "real"])
         else:
             num = cast(self._text(), Float)
             is_num = t == "number"
@@ -139,8 +151,9 @@ class _JsonPath:
 
     def string(self) -> Expr:
         t = self._typeof()
-        return case((t == ("text" if self.dialect == "sqlite" else "string"), self._text()),
-                    else_=None)
+        return case(
+            (t == ("text" if self.dialect == "sqlite" else "string"), self._text()), else_=None
+        )
 
     def boolean_is(self, value: bool) -> Expr:
         t = self._typeof()
@@ -175,8 +188,9 @@ class QueryBuilder:
             path = rest.split(".")
             if any(not p for p in path):
                 raise ValidationError(f"invalid field {name!r}: empty path element")
-            return _Field(name, "json", json=_JsonPath(self.dialect, runs.c[_JSON_ROOTS[root]],
-                                                       path))
+            return _Field(
+                name, "json", json=_JsonPath(self.dialect, runs.c[_JSON_ROOTS[root]], path)
+            )
         if root == "metrics" and rest:
             key, _, stat = rest.rpartition(".")
             if not key or stat not in METRIC_STATS:
@@ -216,8 +230,11 @@ class QueryBuilder:
         return and_(true(), *clauses)
 
     def _field_clause(self, f: _Field, spec: Any) -> Expr:
-        if isinstance(spec, dict) and spec and all(isinstance(k, str) and k.startswith("$")
-                                                   for k in spec):
+        if (
+            isinstance(spec, dict)
+            and spec
+            and all(isinstance(k, str) and k.startswith("$") for k in spec)
+        ):
             parts = []
             for op, v in spec.items():
                 if op not in OPERATORS:
@@ -363,4 +380,3 @@ def parse_time(v: Any, name: str = "time") -> dt.datetime:
             raise ValidationError(f"{name!r}: {v!r} is not an ISO 8601 time") from None
         return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
     raise ValidationError(f"{name!r} takes a datetime, ISO string or unix seconds; got {v!r}")
-

@@ -74,8 +74,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
-        return value.astimezone(dt.UTC)  # type: ignore[no-any-return]
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
 
 
 class NanFloat(TypeDecorator[float]):
@@ -180,9 +180,7 @@ history_blocks = Table(
     "history_blocks",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column(
-        "key_id", BigInteger, ForeignKey("metric_keys.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("key_id", BigInteger, ForeignKey("metric_keys.id", ondelete="CASCADE"), nullable=False),
     Column("step_lo", BigInteger, nullable=False),
     Column("step_hi", BigInteger, nullable=False),
     # Steps lo, lo+stride, ... are not stored (empty ``steps``) when stride > 0; 0 = explicit.
@@ -204,9 +202,7 @@ history_values = Table(
     "history_values",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column(
-        "key_id", BigInteger, ForeignKey("metric_keys.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("key_id", BigInteger, ForeignKey("metric_keys.id", ondelete="CASCADE"), nullable=False),
     Column("step", BigInteger, nullable=False),
     Column("ts", Float(53), nullable=True),
     Column("value", JsonType, nullable=True),

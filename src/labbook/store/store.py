@@ -14,11 +14,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DataError
 
 from labbook import records as rk
 from labbook.errors import NotFoundError, ProjectNotFound, RunNotFound, UsageError, ValidationError
+from labbook.store import blocks as blk
 from labbook.store import history as hist
 from labbook.store import ingest as ing
 from labbook.store.engine import WRITE_OPTION, make_engine, normalize_url, sqlite_file, upgrade
@@ -35,9 +37,22 @@ from labbook.store.query import QueryBuilder
 from labbook.store.schema import files, history_blocks, history_values, metric_keys, projects, runs
 
 _RUN_COLUMNS = (
-    runs.c.run_id, runs.c.name, runs.c.state, runs.c.exit_code, runs.c.config, runs.c.summary,
-    runs.c.tags, runs.c.notes, runs.c.group_name, runs.c.job_type, runs.c.meta, runs.c.created_at,
-    runs.c.started_at, runs.c.finished_at, runs.c.heartbeat_at, runs.c.last_seq,
+    runs.c.run_id,
+    runs.c.name,
+    runs.c.state,
+    runs.c.exit_code,
+    runs.c.config,
+    runs.c.summary,
+    runs.c.tags,
+    runs.c.notes,
+    runs.c.group_name,
+    runs.c.job_type,
+    runs.c.meta,
+    runs.c.created_at,
+    runs.c.started_at,
+    runs.c.finished_at,
+    runs.c.heartbeat_at,
+    runs.c.last_seq,
 )
 MAX_BUCKETS = 100_000
 MAX_PAGE = 10_000
@@ -148,7 +163,7 @@ class Store:
             raise RunNotFound(f"run {ref} not found")
         return int(pk)
 
-    def _run_info(self, row: Row[Any], entity: str, project: str, cutoff: dt.datetime) -> RunInfo:
+    def _run_info(self, row: Any, entity: str, project: str, cutoff: dt.datetime) -> RunInfo:
         m = row._mapping
         state = m["state"]
         hb = m["heartbeat_at"]
@@ -182,8 +197,11 @@ class Store:
         """
         if not records:
             return self.last_seq(ref)
-        with self._write() as conn:
-            return ing.apply(conn, ref, records, self._now())
+        try:
+            with self._write() as conn:
+                return ing.apply(conn, ref, records, self._now())
+        except DataError as e:  # e.g. a string PostgreSQL's JSONB refuses (NUL characters)
+            raise ValidationError(f"the database rejected a value: {e.orig}") from e
 
     def last_seq(self, ref: RunRef) -> int:
         with self._read() as conn:
@@ -212,7 +230,7 @@ class Store:
     def merge_blocks(self, ref: RunRef) -> int:
         """Merge the run's small history blocks now (``exit`` does this on its own)."""
         with self._write() as conn:
-            return ing.merge_run_blocks(conn, self._run_pk(conn, ref))
+            return blk.merge_run_blocks(conn, self._run_pk(conn, ref))
 
     # --------------------------------------------------------------------------------- reads
     def projects(self, entity: str | None = None) -> list[ProjectInfo]:
@@ -310,7 +328,7 @@ class Store:
                     last=last,
                     min=_typed_stat(r.min, sd) if sd else None,
                     max=_typed_stat(r.max, sd) if sd else None,
-                    count=int(r.count),
+                    count=int(r._mapping["count"]),
                     last_step=None if r.last_step is None else int(r.last_step),
                 )
             )
@@ -339,34 +357,29 @@ class Store:
             q = select(mk.c.id, mk.c.key, mk.c.scalar_dtype, mk.c.count, mk.c.scalar_count).where(
                 mk.c.run_pk == pk
             )
-            krows: list[Row[Any]] = []
+            krows: list[Any] = []
             if keys is None:
                 krows = list(conn.execute(q))
             else:
-                for part in ing.chunks(sorted(set(keys))):
+                for part in blk.chunks(sorted(set(keys))):
                     krows.extend(conn.execute(q.where(mk.c.key.in_(part))))
             by_id = {int(r.id): r for r in krows}
             blocks: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
             scalar_ids = [i for i, r in by_id.items() if r.scalar_count]
-            for part in ing.chunks(scalar_ids):
-                bq = select(
-                    hb.c.id, hb.c.key_id, hb.c.step_lo, hb.c.stride, hb.c.count, hb.c.dtype,
-                    hb.c.steps, hb.c.vals, hb.c.times,
-                ).where(hb.c.key_id.in_(part))
+            for part in blk.chunks(scalar_ids):
+                bq = select(*blk.BLOCK_COLUMNS).where(hb.c.key_id.in_(part))
                 if smin is not None:
                     bq = bq.where(hb.c.step_hi >= smin)
                 if smax is not None:
                     bq = bq.where(hb.c.step_lo <= smax)
                 # Ordered here, not by SQL: SQLite would copy every blob through its sorter.
-                brows = sorted(conn.execute(bq), key=lambda r: (r.key_id, r.id))
+                brows = sorted(blk.fetch_plain(conn, bq), key=lambda r: (r.key_id, r.id))
                 for r in brows:
                     kid = int(r.key_id)
-                    blocks.setdefault(kid, []).append(
-                        ing.block_points(r, by_id[kid].scalar_dtype)
-                    )
+                    blocks.setdefault(kid, []).append(blk.block_points(r, by_id[kid].scalar_dtype))
             others: dict[int, tuple[list[int], list[float], list[Any]]] = {}
-            other_ids = [i for i, r in by_id.items() if r.count > r.scalar_count]
-            for part in ing.chunks(other_ids):
+            other_ids = [i for i, r in by_id.items() if r._mapping["count"] > r.scalar_count]
+            for part in blk.chunks(other_ids):
                 vq = select(hv.c.key_id, hv.c.step, hv.c.ts, hv.c.value).where(
                     hv.c.key_id.in_(part)
                 )
@@ -374,11 +387,11 @@ class Store:
                     vq = vq.where(hv.c.step >= smin)
                 if smax is not None:
                     vq = vq.where(hv.c.step <= smax)
-                for r in conn.execute(vq.order_by(hv.c.key_id, hv.c.id)):
-                    o = others.setdefault(int(r.key_id), ([], [], []))
-                    o[0].append(int(r.step))
-                    o[1].append(math.nan if r.ts is None else float(r.ts))
-                    o[2].append(r.value)
+                for vr in conn.execute(vq.order_by(hv.c.key_id, hv.c.id)):
+                    o = others.setdefault(int(vr.key_id), ([], [], []))
+                    o[0].append(int(vr.step))
+                    o[1].append(math.nan if vr.ts is None else float(vr.ts))
+                    o[2].append(vr.value)
         out: dict[str, KeySeries] = {}
         for kid, krow in sorted(by_id.items(), key=lambda kv: kv[1].key):
             series = self._series(krow.scalar_dtype, blocks.get(kid, []), others.get(kid))
@@ -441,8 +454,9 @@ class Store:
         with self._read() as conn:
             pk = self._run_pk(conn, ref)
             krow = conn.execute(
-                select(mk.c.id, mk.c.scalar_dtype, mk.c.other_dtype, mk.c.first_step,
-                       mk.c.max_step).where(mk.c.run_pk == pk, mk.c.key == key)
+                select(
+                    mk.c.id, mk.c.scalar_dtype, mk.c.other_dtype, mk.c.first_step, mk.c.max_step
+                ).where(mk.c.run_pk == pk, mk.c.key == key)
             ).first()
             if krow is None:
                 raise NotFoundError(f"run {ref} has no metric {key!r}")
@@ -455,8 +469,16 @@ class Store:
             if hi < lo:
                 return hist.empty_envelope(lo, hi, buckets)
             rows = conn.execute(
-                select(hb.c.id, hb.c.step_lo, hb.c.step_hi, hb.c.count, hb.c.first, hb.c.last,
-                       hb.c.min, hb.c.max)
+                select(
+                    hb.c.id,
+                    hb.c.step_lo,
+                    hb.c.step_hi,
+                    hb.c.count,
+                    hb.c.first,
+                    hb.c.last,
+                    hb.c.min,
+                    hb.c.max,
+                )
                 .where(hb.c.key_id == krow.id, hb.c.step_hi >= lo, hb.c.step_lo <= hi)
                 .order_by(hb.c.id)
             ).all()
@@ -464,10 +486,11 @@ class Store:
 
             def load(ids: Sequence[int]) -> dict[int, hist.BlockPoints]:
                 out: dict[int, hist.BlockPoints] = {}
-                for part in ing.chunks(list(ids)):
-                    q = select(hb.c.id, hb.c.step_lo, hb.c.stride, hb.c.dtype, hb.c.steps,
-                               hb.c.vals).where(hb.c.id.in_(part))
-                    for r in conn.execute(q):
+                for part in blk.chunks(list(ids)):
+                    q = select(
+                        hb.c.id, hb.c.step_lo, hb.c.stride, hb.c.dtype, hb.c.steps, hb.c.vals
+                    ).where(hb.c.id.in_(part))
+                    for r in blk.fetch_plain(conn, q):
                         stride = int(r.stride)
                         out[int(r.id)] = hist.BlockPoints(
                             step_lo=int(r.step_lo),

@@ -131,9 +131,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
     )
-    op.create_index(
-        "ix_history_blocks_key_id_step_lo", "history_blocks", ["key_id", "step_lo"]
-    )
+    op.create_index("ix_history_blocks_key_id_step_lo", "history_blocks", ["key_id", "step_lo"])
     op.create_table(
         "history_values",
         sa.Column("id", BIGID, autoincrement=True, nullable=False),
@@ -168,6 +166,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "files", "history_values", "history_blocks", "metric_keys", "run_tags", "runs", "projects"
+        "files",
+        "history_values",
+        "history_blocks",
+        "metric_keys",
+        "run_tags",
+        "runs",
+        "projects",
     ):
         op.drop_table(table)
