@@ -1,8 +1,8 @@
 """One error hierarchy for the SDK, the Store and (later) the server.
 
 Every subclass carries a stable machine-readable ``code`` and the HTTP ``status`` the server
-answers with, so that the server can map an exception to ``{"error": {"code", "message"}}`` and the client can
-map the answer back to the same class.
+answers with, so that the server can map an exception to ``{"error": {"code", "message"}}`` and
+the client can map the answer back to the same class.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ KINDS = frozenset({RUN, HISTORY, CONFIG, SUMMARY, META, UPDATE, FILE, HEARTBEAT,
 
 Record = dict[str, Any]
 
-# Journal framing: a file header, then frames of  <u32 payload length> <u32 crc32> <u64 seq> payload.
+# Journal framing: a file header, then frames of <u32 payload length> <u32 crc32> <u64 seq> payload
 # The CRC covers seq and payload, so a torn or corrupted tail is detected and reading stops there.
 FILE_MAGIC = b"LBJOURN1"
 FRAME_HEADER = struct.Struct("<IIQ")

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -185,3 +186,32 @@ def test_finish_never_hangs_and_sync_completes_later(
         stored = api.run(run.path)
         assert stored.state == "finished"
         assert list(stored.history()["x"]) == [float(i) for i in range(1000)]
+
+
+def test_log_does_no_io_on_the_training_thread(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = labbook.init(project="p", settings=settings)
+    main = threading.current_thread()
+    calls: list[str] = []
+    real_write, real_open = os.write, open
+
+    def spy_write(fd: int, data: bytes) -> int:
+        if threading.current_thread() is main:
+            calls.append("os.write")
+        return real_write(fd, data)
+
+    def spy_open(*a: object, **k: object) -> object:
+        if threading.current_thread() is main:
+            calls.append("open")
+        return real_open(*a, **k)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "write", spy_write)
+    monkeypatch.setattr("builtins.open", spy_open)
+    for i in range(2000):
+        run.log({"x": float(i), "nested": {"y": i}})
+    monkeypatch.undo()
+    run.finish()
+    assert calls == []
+    with Api(settings) as api:
+        assert len(api.run(run.path).history()) == 2000

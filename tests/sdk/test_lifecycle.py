@@ -179,7 +179,7 @@ def test_resume_continues_steps_config_and_seq(settings: Settings, api: Api) -> 
     assert again.config.lr == 0.1 and again.summary["x"] == 4.0 and again.step == 5
     again.log({"x": 5.0})
     again.finish()
-    first_seq = [s for _, s, _ in read_records(again.journal_dir / "run.lbj")][0]
+    first_seq = next(s for _, s, _ in read_records(again.journal_dir / "run.lbj"))
     assert first_seq == prev_last + 1  # continued, not restarted at 1
     h = api.run(run.path).history()
     assert list(h["_step"]) == list(range(6)) and list(h["x"]) == [float(i) for i in range(6)]

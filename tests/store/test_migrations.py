@@ -16,7 +16,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from labbook.store import RunRef, Store
-from labbook.store.engine import current_revision, head_revision, migrations_config
+from labbook.store.engine import (
+    HEAD_REVISION,
+    current_revision,
+    head_revision,
+    migrations_config,
+    stored_revision,
+)
 from labbook.store.schema import metadata
 
 TABLES = {
@@ -39,7 +45,8 @@ def test_upgrade_from_empty_matches_schema(store_url: str) -> None:
         bare.close()
     store = Store.open(store_url)
     try:
-        assert current_revision(store.engine) == head_revision() == "0001"
+        assert current_revision(store.engine) == head_revision() == HEAD_REVISION
+        assert stored_revision(store.engine) == HEAD_REVISION
         assert set(sa.inspect(store.engine).get_table_names()) >= TABLES
         with store.engine.connect() as conn:
             mc = MigrationContext.configure(conn, opts={"compare_type": True})

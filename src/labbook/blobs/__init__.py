@@ -1,7 +1,7 @@
-"""Content-addressed blob storage chosen by URI scheme (``file://``; ``s3://`` with the server).
+"""Content-addressed blob storage chosen by URI scheme (``file://``; ``s3://`` later).
 
-A blob's name is the SHA-256 of its bytes, so a file uploaded twice is stored once and a reference in
-the database never goes stale when the file's run is deleted and re-synced.
+A blob's name is the SHA-256 of its bytes, so a file uploaded twice is stored once and a reference
+in the database never goes stale when the file's run is deleted and re-synced.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The ``labbook demo`` workload: a small numpy network trained several ways, logged.
 
-It needs nothing beyond labbook's own dependencies and runs in seconds, so a newcomer sees runs in the
-store right after ``pip install``. The configurations vary the way a student's would (learning rate,
-batch size, hidden units, activation), which is what the runs table and charts are for.
+It needs nothing beyond labbook's own dependencies and runs in seconds, so a newcomer sees runs
+in the store right after ``pip install``. The configurations vary the way a student's would
+(learning rate, batch size, hidden units, activation): what the runs table and charts are for.
 """
 
 from __future__ import annotations

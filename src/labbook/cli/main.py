@@ -9,7 +9,14 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from labbook import __version__
@@ -71,11 +78,11 @@ def sync(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         for rd in run_dirs:
             size = rd.journal.stat().st_size
             task = progress.add_task(rd.path.name, total=size)
-            result = sync_run(
-                rd,
-                settings,
-                progress=lambda off, _t, task=task: progress.update(task, completed=off),
-            )
+
+            def advance(offset: int, _total: int, task: TaskID = task) -> None:
+                progress.update(task, completed=offset)
+
+            result = sync_run(rd, settings, progress=advance)
             progress.update(task, completed=size)
             click.echo(
                 f"synced {result.ref.entity}/{result.ref.project}/{result.ref.id}: "

@@ -187,7 +187,7 @@ class ApiRun:
 
     @property
     def name(self) -> str:
-        return self._info.name
+        return self._info.name or self._info.ref.id
 
     @property
     def state(self) -> str:
@@ -283,9 +283,11 @@ def history_frame(series: dict[str, KeySeries], started_at: datetime | None) -> 
             columns[key] = col
         elif vals.dtype.kind in "iub":
             dtype = "Int64" if vals.dtype.kind in "iu" else "boolean"
-            arr = pd.array([pd.NA] * n, dtype=dtype)
-            arr[idx] = vals
-            columns[key] = arr
+            mask = np.ones(n, dtype=bool)
+            mask[idx] = False
+            filled = np.zeros(n, dtype=vals.dtype)
+            filled[idx] = vals
+            columns[key] = pd.Series(filled).astype(dtype).mask(mask)  # type: ignore[call-overload]
         else:
             col_o = np.full(n, None, dtype=object)
             col_o[idx] = vals

@@ -47,7 +47,8 @@ def config_input(value: Any) -> dict[str, Any]:
             if k != "wandb_version"
         }
     raise UsageError(
-        f"config must be a dict, an argparse.Namespace or a YAML file path, not {type(value).__name__}"
+        "config must be a dict, an argparse.Namespace or a YAML file path, "
+        f"not {type(value).__name__}"
     )
 
 

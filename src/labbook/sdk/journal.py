@@ -3,8 +3,8 @@
 The training thread only appends Python records to an in-memory deque; a writer thread frames them
 (``records.frame``) and appends them to the journal file at least every ``flush_interval`` seconds.
 A record that reached the file survives a SIGKILL of the process (it is in the OS page cache);
-``close()`` fsyncs so it also survives a power cut. The sender and ``labbook sync`` read the same file
-from the last acknowledged offset.
+``close()`` fsyncs so it also survives a power cut. The sender and ``labbook sync`` read the same
+file from the last acknowledged offset.
 """
 
 from __future__ import annotations
@@ -145,8 +145,8 @@ def valid_length(path: Path) -> tuple[int, int]:
     """``(bytes up to the last intact frame, last seq)``: where an appender may continue."""
     data = path.read_bytes()
     end, last = len(records.FILE_MAGIC), 0
-    for frame_end, last, _ in records.iter_frames(data, end):
-        end = frame_end
+    for frame_end, seq, _ in records.iter_frames(data, end):
+        end, last = frame_end, seq
     return end, last
 
 

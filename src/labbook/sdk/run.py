@@ -338,9 +338,8 @@ class Run:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> None:
         self.finish(exit_code=1 if exc_type is not None else 0)
-        return False
 
     def __repr__(self) -> str:
         return f"<Run {self.path} ({self.name})>"

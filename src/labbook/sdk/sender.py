@@ -1,8 +1,8 @@
 """The sender: journal[acked:] → Sink, acknowledged offset persisted beside the journal.
 
-It runs on its own thread during a run and inline in ``labbook sync``. Sink failures never reach the
-training thread: the sender backs off and retries, and whatever is still unsent when ``finish`` gives
-up stays in the journal for ``labbook sync``.
+It runs on its own thread during a run and inline in ``labbook sync``. Sink failures never reach
+the training thread: the sender backs off and retries, and whatever is still unsent when
+``finish`` gives up stays in the journal for ``labbook sync``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import sys
 import threading
-import time
 from collections.abc import Callable
 
 from labbook import records
@@ -65,9 +64,10 @@ class Sender:
         while True:
             batch: list[records.Record] = []
             size = 0
-            end = 0
             base = self._offset - self._buf_start
-            for end, seq, payload in records.iter_frames(self._buf, base):
+            end = base
+            for frame_end, seq, payload in records.iter_frames(self._buf, base):
+                end = frame_end
                 if seq <= self.acked_seq:
                     continue
                 rec = records.decode(payload)
@@ -76,7 +76,7 @@ class Sender:
                 size += len(payload)
                 if size >= self.batch_bytes:
                     break
-            if end == 0 or end == base:
+            if end == base:
                 return sent
             if batch:
                 self.acked_seq = max(self.acked_seq, self.sink.send(batch))

@@ -70,9 +70,8 @@ class DisabledRun:
 
     def __exit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> bool:
+    ) -> None:
         self.finish()
-        return False
 
 
 class _Session:

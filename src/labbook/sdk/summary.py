@@ -16,7 +16,7 @@ class Summary(MutableMapping[str, Any]):
     def __init__(
         self,
         data: dict[str, Any],
-        on_write: Callable[[dict[str, Any], list[str]], None] | None = None,
+        on_write: Callable[[dict[str, Any], list[str]], dict[str, Any]] | None = None,
     ) -> None:
         self._data = data
         self._on_write = on_write
@@ -32,10 +32,11 @@ class Summary(MutableMapping[str, Any]):
         if self._on_write is not None:
             self._on_write({}, [key])
 
-    def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        """Write keys; the callback journals them and returns the values as they will be stored."""
         values = dict(other, **kwargs)
         if self._on_write is not None:
-            values = self._on_write(values, []) or values  # type: ignore[func-returns-value]
+            values = self._on_write(values, [])
         self._data.update(values)
 
     def __getattr__(self, key: str) -> Any:
