@@ -190,14 +190,19 @@ class JournalWriter:
     def put(self, record: records.Record) -> None:
         self._queue.append(record)
 
+    def stop_ticks(self) -> None:
+        """No more periodic records (heartbeats): the exit record must stay the journal's last."""
+        self._tick = None
+
     def _loop(self) -> None:
         # Sleep half the interval: a record waits at most one interval before it is written.
         half = self.flush_interval / 2
         while not self._stop:
             self._wake.wait(half)
             self._wake.clear()
-            if self._tick is not None:
-                self._tick()
+            tick = self._tick
+            if tick is not None:
+                tick()
             self._drain()
         self._drain()
 

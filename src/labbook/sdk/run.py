@@ -298,6 +298,7 @@ class Run:
         if self._console is not None:
             with contextlib.suppress(Exception):
                 self._console.stop()
+        self._writer.stop_ticks()
         self._write_run_files()
         self._record_files()
         ts = time.time()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from labbook import records
 from labbook.errors import JournalError
-from labbook.sdk.journal import JOURNAL_NAME, RunDir, read_records, release_lock, valid_length
+from labbook.sdk.journal import JOURNAL_NAME, RunDir, release_lock, valid_length
 from labbook.sdk.sender import Sender
 from labbook.sdk.sinks import LocalSink, Sink
 from labbook.settings import Settings
@@ -54,19 +54,30 @@ def find_run_dirs(paths: list[Path]) -> Iterator[RunDir]:
 
 
 def run_header(run_dir: RunDir) -> tuple[RunRef, str | None, int]:
-    """The run's identity, the state its exit record gives (None: no exit yet), its last seq."""
-    ref: RunRef | None = None
-    exited: str | None = None
+    """The run's identity, the state its exit record gives (None: no exit yet), its last seq.
+
+    Only the first frame (the run header) and the last one (the exit record, when the run ended)
+    are decoded: a journal of a long run holds millions of frames.
+    """
+    try:
+        data = run_dir.journal.read_bytes()
+    except OSError as exc:
+        raise JournalError(f"cannot read journal {run_dir.journal}: {exc}") from exc
+    if not data.startswith(records.FILE_MAGIC):
+        raise JournalError(f"{run_dir.journal} is not a labbook journal")
+    first: bytes | None = None
+    last_payload = b""
     last = 0
-    for _, seq, rec in read_records(run_dir.journal):
-        last = seq
-        kind = rec.get("t")
-        if kind == records.RUN and ref is None:
-            ref = RunRef(rec["entity"], rec["project"], rec["id"])
-        elif kind == records.EXIT:
-            exited = str(rec.get("state", "finished"))
-    if ref is None:
+    for _, seq, payload in records.iter_frames(data, len(records.FILE_MAGIC)):
+        if first is None:
+            first = payload
+        last, last_payload = seq, payload
+    head = records.decode(first) if first is not None else {}
+    if head.get("t") != records.RUN:
         raise JournalError(f"{run_dir.journal} holds no run header record; nothing to sync")
+    ref = RunRef(head["entity"], head["project"], head["id"])
+    tail = records.decode(last_payload)
+    exited = str(tail.get("state", "finished")) if tail.get("t") == records.EXIT else None
     return ref, exited, last
 
 
