@@ -52,7 +52,8 @@ def test_run_show_and_history(logged: labbook.Run) -> None:
     )
     hist = CliRunner().invoke(cli, ["history", logged.path, "loss"])
     lines = hist.output.strip().splitlines()
-    assert lines[0] == "_step\tloss" and len(lines) == 21 and lines[1] == "0\t1"
+    assert lines[0] == "_step\tloss" and len(lines) == 21 and lines[1] == "0\t1.0"
+    assert lines[3] == f"2\t{1.0 / 3!r}"  # full precision, not a rounded display
     env = CliRunner().invoke(cli, ["history", logged.path, "loss", "--buckets", "4"])
     assert env.exit_code == 0 and len(env.output.strip().splitlines()) == 5
     missing = CliRunner().invoke(cli, ["history", logged.path, "nope"])

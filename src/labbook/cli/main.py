@@ -39,7 +39,7 @@ def _settings(ctx: click.Context) -> Settings:
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
-        return f"{v:.6g}" if math.isfinite(v) else str(v)
+        return f"{v:.4g}" if math.isfinite(v) else str(v)
     if isinstance(v, dict | list):
         return json.dumps(v, default=str)
     return "" if v is None else str(v)
@@ -197,8 +197,9 @@ def history_cmd(ctx: click.Context, path: str, key: str, buckets: int | None) ->
         if series is None or not len(series.steps):
             raise click.ClickException(f"run {path} has no history for key {key!r}")
         click.echo(f"_step\t{key}")
+        # Full precision here: this output is for piping into other tools, not for reading.
         for s, v in zip(series.steps.tolist(), series.values.tolist(), strict=True):
-            click.echo(f"{s}\t{_fmt(v)}")
+            click.echo(f"{s}\t{v!r}" if isinstance(v, float) else f"{s}\t{_fmt(v)}")
 
 
 @cli.command()
