@@ -162,7 +162,7 @@ class JournalWriter:
         *,
         flush_interval: float = 0.1,
         start_seq: int = 0,
-        on_flush: Callable[[int], None] | None = None,
+        on_flush: Callable[[int, list[records.Record]], None] | None = None,
         tick: Callable[[], None] | None = None,
     ) -> None:
         self.path = path
@@ -179,6 +179,8 @@ class JournalWriter:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         if new:
             os.write(self._fd, records.FILE_MAGIC)
+        self._end = os.fstat(self._fd).st_size
+        self._written: list[records.Record] = []
         self._thread = threading.Thread(target=self._loop, name="labbook-journal", daemon=True)
         self._thread.start()
 
@@ -212,6 +214,7 @@ class JournalWriter:
             buf = self._pending
             frame, encode = records.frame, records.encode
             seq = self._seq
+            written_recs = self._written
             while queue:
                 rec = queue.popleft()
                 try:
@@ -221,17 +224,24 @@ class JournalWriter:
                     continue
                 seq += 1
                 buf += frame(seq, payload)
+                rec["seq"] = seq
+                written_recs.append(rec)
             self._seq = seq
         if self._pending:
             try:
-                written = os.write(self._fd, self._pending)
-                del self._pending[:written]
+                n = os.write(self._fd, self._pending)
+                del self._pending[:n]
+                self._end += n
             except OSError as exc:
                 # Disk full or similar: keep the bytes and retry on the next tick.
                 self._warn(f"labbook: journal write failed, will retry: {exc}")
                 return
-            if not self._pending and self._on_flush is not None:
-                self._on_flush(self._seq)
+            if not self._pending:
+                # Hand the records on as objects too: the sender need not read back and decode
+                # what this thread just encoded (the file stays the source of truth).
+                recs, self._written = self._written, []
+                if self._on_flush is not None:
+                    self._on_flush(self._end, recs)
 
     def _warn(self, msg: str) -> None:
         if not self._warned:

@@ -8,11 +8,16 @@ the training thread: the sender backs off and retries, and whatever is still uns
 from __future__ import annotations
 
 import random
+from collections import deque
 import sys
 import threading
 from collections.abc import Callable
 
 from labbook import records
+
+HOT_LIMIT = 200_000
+"""At most this many records are held as objects for the sink; beyond, the file is read back."""
+HOT_BATCH = 10_000
 from labbook.sdk.journal import RunDir
 from labbook.sdk.sinks import Sink
 
@@ -46,6 +51,68 @@ class Sender:
         self._closing = False
         self._on_error = on_error
         self.last_error: BaseException | None = None
+        # Records the writer just wrote, as objects: (journal offset after them, records).
+        self._hot: deque[tuple[int, list[records.Record]]] = deque()
+        self._hot_count = 0
+        self._hot_gen = 0
+        self._hot_lock = threading.Lock()
+
+    # ----- records handed over by the writer ---------------------------------------------------
+    def offer(self, end_offset: int, recs: list[records.Record]) -> None:
+        """Called by the writer thread after ``recs`` reached the journal, ending at ``end_offset``."""
+        with self._hot_lock:
+            if self._hot_count + len(recs) > HOT_LIMIT:
+                # The sink is behind (server down?): stop holding objects, read the file later.
+                self._hot.clear()
+                self._hot_count = 0
+                self._hot_gen += 1
+            else:
+                self._hot.append((end_offset, recs))
+                self._hot_count += len(recs)
+        self._wake.set()
+
+    def _send_hot(self) -> int:
+        """Send the writer's records that directly follow ``acked_seq``; -1 when there are none."""
+        with self._hot_lock:
+            # Entries the file path already covered are done.
+            while self._hot and self._hot[0][0] <= self._offset:
+                self._hot_count -= len(self._hot.popleft()[1])
+            batch: list[records.Record] = []
+            end = -1
+            taken = 0
+            gen = self._hot_gen
+            for end_offset, recs in self._hot:
+                fresh = [r for r in recs if r["seq"] > self.acked_seq] if batch == [] else recs
+                if not batch and fresh and fresh[0]["seq"] != self.acked_seq + 1:
+                    break  # a gap: only the file has those records
+                batch.extend(fresh)
+                end = end_offset
+                taken += 1
+                if len(batch) >= HOT_BATCH:
+                    break
+        if taken == 0:
+            return -1
+        if batch:
+            self.acked_seq = max(self.acked_seq, self.sink.send(batch))
+        with self._hot_lock:
+            if gen == self._hot_gen:  # else the writer dropped the whole queue meanwhile
+                for _ in range(taken):
+                    self._hot_count -= len(self._hot.popleft()[1])
+        self._offset = end
+        self._buf = b""
+        self._buf_start = end
+        self.run_dir.write_acked(self.acked_seq, self._offset)
+        return len(batch)
+
+    def send_live(self) -> int:
+        """Send what the writer handed over, then anything only the file holds."""
+        sent = 0
+        while self._hot:
+            n = self._send_hot()
+            if n < 0:
+                break
+            sent += n
+        return sent + self.send_available()
 
     # ----- one pass ---------------------------------------------------------------------------
     def _read_new(self) -> None:
@@ -121,7 +188,7 @@ class Sender:
             self._wake.clear()
             target = self._target_seq
             try:
-                self.send_available()
+                self.send_live()
                 backoff = 0.0
                 self._errors = 0
             except Exception as exc:

@@ -230,7 +230,7 @@ def _start(
         run_dir.journal,
         flush_interval=s.flush_interval,
         start_seq=start_seq,
-        on_flush=lambda _seq: wake[0].notify() if wake else None,
+        on_flush=lambda end, recs: wake[0].offer(end, recs) if wake else None,
         tick=hb.tick,
     )
     hb.writer = writer
