@@ -26,7 +26,12 @@ class Settings(BaseSettings):
     db_url: str | None = None
     """SQLAlchemy URL of the store; defaults to SQLite inside ``dir``."""
     blobs_uri: str | None = None
-    """Blob store URI; defaults to ``file://<dir>/blobs``."""
+    """Blob store URI; defaults to ``file://<dir>/blobs``. ``s3://bucket/prefix`` for S3."""
+    s3_endpoint_url: str | None = None
+    """Endpoint of an S3-compatible service (MinIO, Ceph, R2, ...) for ``s3://`` blob stores;
+    unset means AWS S3. Credentials come from boto3's chain (``AWS_*`` variables, profiles)."""
+    s3_region: str | None = None
+    """Region of the ``s3://`` bucket; unset means boto3's default (``AWS_DEFAULT_REGION``...)."""
 
     mode: Mode = "online"
     base_url: str = "http://127.0.0.1:8080"

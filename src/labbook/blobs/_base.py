@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+from labbook.errors import UsageError
+
 CHUNK = 1 << 20
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_sha256(sha256: str) -> str:
+    """``sha256`` itself when it is a lowercase SHA-256 hex digest; UsageError otherwise."""
+    if not isinstance(sha256, str) or not _HEX64.match(sha256):
+        raise UsageError(f"not a SHA-256 hex digest: {sha256!r}")
+    return sha256
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -36,4 +48,8 @@ class BlobStore(Protocol):
 
     def open_read(self, sha256: str) -> Iterator[bytes]:
         """Stream a blob's bytes in chunks; raises NotFoundError when missing."""
+        ...
+
+    def size(self, sha256: str) -> int:
+        """A blob's size in bytes (for Content-Length); raises NotFoundError when missing."""
         ...

@@ -8,6 +8,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 from labbook.blobs._base import CHUNK, sha256_file
@@ -56,8 +57,11 @@ class FileBlobStore:
             real = h.hexdigest()
             if real != digest:
                 dest = self._path(real)
-                dest.parent.mkdir(parents=True, exist_ok=True)
                 digest = real
+                if dest.exists():  # changed into bytes already stored: keep the stored blob
+                    Path(tmp).unlink()
+                    return digest
+                dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -77,11 +81,23 @@ class FileBlobStore:
         return digest
 
     def open_read(self, sha256: str) -> Iterator[bytes]:
+        # Opened here, not inside the generator, so a missing blob raises on the call itself and a
+        # server can answer 404 before it starts streaming.
         path = self._path(sha256)
         try:
-            f = open(path, "rb")  # noqa: SIM115 - closed by the with below, inside the generator
+            f = open(path, "rb")  # noqa: SIM115 - closed by _read_chunks when the stream ends
         except FileNotFoundError:
             raise NotFoundError(f"blob {sha256} not found") from None
-        with f:
-            while chunk := f.read(CHUNK):
-                yield chunk
+        return _read_chunks(f)
+
+    def size(self, sha256: str) -> int:
+        try:
+            return self._path(sha256).stat().st_size
+        except FileNotFoundError:
+            raise NotFoundError(f"blob {sha256} not found") from None
+
+
+def _read_chunks(f: BinaryIO) -> Iterator[bytes]:
+    with f:
+        while chunk := f.read(CHUNK):
+            yield chunk

@@ -40,7 +40,7 @@ class LocalSink:
     @classmethod
     def from_settings(cls, settings: Settings, ref: RunRef, files_dir: Path) -> LocalSink:
         store = Store.open(settings.resolved_db_url(), crash_after=settings.crash_after)
-        return cls(store, open_blobstore(settings.resolved_blobs_uri()), ref, files_dir)
+        return cls(store, open_blobstore(settings.resolved_blobs_uri(), settings), ref, files_dir)
 
     def last_seq(self) -> int:
         return self.store.last_seq(self.ref)
