@@ -84,6 +84,7 @@ def _isolate_environment(tool: str, outdir: Path) -> None:
         env["LABBOOK_CAPTURE_GIT"] = "false"
         env["LABBOOK_SILENT"] = "true"
         env["LABBOOK_CAPTURE_SYSTEM"] = "true" if SYSTEM_METRICS else "false"
+        env["LABBOOK_SYSTEM_METRICS"] = "true" if SYSTEM_METRICS else "false"
         for name in ("LABBOOK_DB_URL", "LABBOOK_BLOBS_URI", "LABBOOK_MODE", "LABBOOK_RUN_DIR"):
             env.pop(name, None)
     elif tool == "trackio":

@@ -12,11 +12,16 @@ PUBLIC = {
     "Api",
     "Config",
     "ConfigValueChangeError",
+    "Histogram",
+    "Image",
     "LabbookError",
     "NotFoundError",
     "Run",
     "Settings",
+    "Table",
     "UsageError",
+    "unwatch",
+    "watch",
     "ValidationError",
     "__version__",
     "config",
@@ -24,6 +29,8 @@ PUBLIC = {
     "init",
     "join",
     "log",
+    "login",
+    "plot",
     "run",
     "save",
     "summary",
@@ -39,8 +46,33 @@ def test_all_is_exactly_the_public_surface() -> None:
 def test_wandb_style_alias_has_the_common_calls() -> None:
     import labbook as wandb
 
-    for name in ("init", "log", "finish", "join", "save", "config", "summary", "run", "Api"):
+    for name in (
+        "init",
+        "log",
+        "finish",
+        "join",
+        "save",
+        "config",
+        "summary",
+        "run",
+        "Api",
+        "login",
+        "Image",
+        "Table",
+        "Histogram",
+    ):
         assert hasattr(wandb, name)
+    for name in (
+        "confusion_matrix",
+        "roc_curve",
+        "pr_curve",
+        "line",
+        "scatter",
+        "bar",
+        "histogram",
+        "line_series",
+    ):
+        assert callable(getattr(wandb.plot, name)), name
 
 
 def test_import_does_no_network_io() -> None:
@@ -60,3 +92,21 @@ def test_import_does_no_network_io() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_integrations_load_on_first_use_and_not_at_import() -> None:
+    code = textwrap.dedent(
+        """
+        import os, sys
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        import labbook
+        heavy = {"torch", "keras", "sklearn", "pandas", "matplotlib", "boto3", "httpx"}
+        print(sorted(heavy & set(sys.modules)))
+        assert callable(labbook.sklearn.log_classifier)
+        assert labbook.keras.Callback.__name__ == "Callback"
+        print("ok")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[]", "ok"]

@@ -10,6 +10,7 @@ import sys
 import types
 from typing import Any
 
+from labbook import plot
 from labbook.errors import (
     ConfigValueChangeError,
     LabbookError,
@@ -17,8 +18,11 @@ from labbook.errors import (
     UsageError,
     ValidationError,
 )
+from labbook.integrations.torch import unwatch, watch
 from labbook.sdk.api import Api
 from labbook.sdk.config import Config
+from labbook.sdk.credentials import login
+from labbook.sdk.media import Histogram, Image, Table
 from labbook.sdk.run import Run
 from labbook.sdk.session import active_run, init
 from labbook.sdk.summary import Summary
@@ -30,10 +34,13 @@ __all__ = [
     "Api",
     "Config",
     "ConfigValueChangeError",
+    "Histogram",
+    "Image",
     "LabbookError",
     "NotFoundError",
     "Run",
     "Settings",
+    "Table",
     "UsageError",
     "ValidationError",
     "__version__",
@@ -42,9 +49,13 @@ __all__ = [
     "init",
     "join",
     "log",
+    "login",
+    "plot",
     "run",
     "save",
     "summary",
+    "unwatch",
+    "watch",
 ]
 
 
@@ -75,6 +86,9 @@ def save(glob_str: str, base_path: str | None = None, policy: str = "live") -> l
     return list(_require_run().save(glob_str, base_path=base_path, policy=policy))
 
 
+_LAZY_SUBMODULES = frozenset({"keras", "sklearn"})
+
+
 class _Module(types.ModuleType):
     """Gives ``labbook.run``/``config``/``summary`` live values and makes
     ``labbook.config = {...}`` update the active run (wandb silently drops that assignment)."""
@@ -96,6 +110,15 @@ class _Module(types.ModuleType):
         if run is None:
             return Summary({}, _preinit_summary)
         return run.summary
+
+    def __getattr__(self, name: str) -> Any:
+        # Integrations import their framework, so they load on first use:
+        # ``labbook.keras.Callback`` works after a plain ``import labbook``.
+        if name in _LAZY_SUBMODULES:
+            import importlib
+
+            return importlib.import_module(f"labbook.{name}")
+        raise AttributeError(f"module 'labbook' has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "config":

@@ -83,6 +83,38 @@ class SinkError(LabbookError):
     status = 503
 
 
+class AuthenticationError(LabbookError):
+    """Missing or invalid credentials (an API key or a session)."""
+
+    code = "unauthenticated"
+    status = 401
+
+
+class PermissionDenied(LabbookError):
+    """The caller can see this but lacks the role needed to change it."""
+
+    code = "forbidden"
+    status = 403
+
+
+class PayloadTooLarge(UsageError):
+    """The request body is larger than the server accepts."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+class RateLimited(LabbookError):
+    """Too many attempts; wait before trying again."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str = "", retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 _BY_CODE: dict[str, type[LabbookError]] = {}
 
 

@@ -16,6 +16,8 @@ Kinds and their fields (every field not marked optional is present):
 ``meta``     captured metadata: ``m`` {host, os, python, program, args, git, ...}
 ``update``   run attributes changed after init: any of ``name, tags, notes, group, job_type``
 ``file``     a run file: ``path`` (relative, ``/``-separated), ``sha256``, ``size``
+``sys``      one system-metrics sample: like ``h`` (``step`` is the sample index, keys are
+             ``system/*``), kept out of the summary
 ``hb``       heartbeat: ``ts``
 ``exit``     end of the run: ``code`` (int), ``ts``, ``state`` ("finished" | "failed" | "crashed")
 """
@@ -31,6 +33,7 @@ import msgspec
 
 RUN = "run"
 HISTORY = "h"
+SYSTEM = "sys"
 CONFIG = "config"
 SUMMARY = "summary"
 META = "meta"
@@ -39,7 +42,7 @@ FILE = "file"
 HEARTBEAT = "hb"
 EXIT = "exit"
 
-KINDS = frozenset({RUN, HISTORY, CONFIG, SUMMARY, META, UPDATE, FILE, HEARTBEAT, EXIT})
+KINDS = frozenset({RUN, HISTORY, SYSTEM, CONFIG, SUMMARY, META, UPDATE, FILE, HEARTBEAT, EXIT})
 
 Record = dict[str, Any]
 

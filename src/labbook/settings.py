@@ -7,11 +7,13 @@ with explicit values and nothing depends on import-time globals.
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Mode = Literal["online", "offline", "disabled"]
 
@@ -34,9 +36,19 @@ class Settings(BaseSettings):
     """Region of the ``s3://`` bucket; unset means boto3's default (``AWS_DEFAULT_REGION``...)."""
 
     mode: Mode = "online"
-    base_url: str = "http://127.0.0.1:8080"
-    """Where the dashboard (and, with the server, the API) lives; run URLs point there."""
+    base_url: str | None = None
+    """The labbook server (``LABBOOK_BASE_URL``). Set here or stored by ``labbook login``, runs
+    go to that server; unset and never logged in, they go to the local store. Run URLs point
+    there (``http://127.0.0.1:8080`` when unset)."""
     api_key: str | None = None
+    """API key for the server; overrides the key stored by ``labbook login``."""
+    config_dir: Path = Field(default_factory=lambda: _config_home() / "labbook")
+    """Where ``labbook login`` keeps ``credentials.json`` (``$XDG_CONFIG_HOME/labbook``)."""
+    http_timeout: float = 30.0
+    """Seconds one HTTP request to the server may take (connecting: at most 10)."""
+    http_retry_seconds: float = 10.0
+    """How long one client call keeps retrying a down or busy server before it gives up (the
+    sender then backs off and tries again; nothing is lost)."""
     project: str | None = None
     entity: str | None = None
     run_dir: Path | None = None
@@ -55,7 +67,37 @@ class Settings(BaseSettings):
     capture_git: bool = True
     capture_requirements: bool = True
     capture_system: bool = True
+    system_metrics: bool = True
+    """Sample CPU, memory, disk, network and GPUs into ``system/*`` keys while a run is live."""
+    system_interval: float = 10.0
     silent: bool = False
+
+    # --- server (``labbook server``)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    auth: bool | None = None
+    """Require credentials; default on unless the server binds a loopback address."""
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins allowed by CORS (comma-separated in the environment); empty = CORS off."""
+    max_body_bytes: int = 16 * 1024 * 1024
+    """Largest record batch (after gunzip) the server accepts."""
+    max_file_bytes: int = 64 * 1024**3
+    """Largest run file the server accepts."""
+    session_days: float = 14.0
+    login_max_failures: int = 10
+    """Failed password logins per username and client per minute before 429."""
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [o.strip() for o in v.split(",") if o.strip()]
+        return v
+
+    def auth_enabled(self) -> bool:
+        if self.auth is not None:
+            return self.auth
+        return not is_loopback(self.host)
 
     def resolved_db_url(self) -> str:
         if self.db_url:
@@ -69,3 +111,18 @@ class Settings(BaseSettings):
 
     def expanded_dir(self) -> Path:
         return Path(self.dir).expanduser()
+
+
+def _config_home() -> Path:
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    return Path(xdg) if xdg else Path.home() / ".config"
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

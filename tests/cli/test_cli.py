@@ -77,13 +77,30 @@ def test_sync_offline_run_and_repeat(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_logs_runs_and_prints_them() -> None:
-    out = CliRunner().invoke(cli, ["demo"], terminal_width=200)
+def test_demo_logs_the_digits_experiment_and_prints_it() -> None:
+    pytest.importorskip("keras")
+    out = CliRunner().invoke(cli, ["demo", "--epochs", "1"], terminal_width=200)
     assert out.exit_code == 0, out.output
     with Api() as api:
-        runs = list(api.runs("demo-spirals"))
+        runs = list(api.runs("digits"))
         assert len(runs) == 5
         assert all(r.state == "finished" for r in runs)
-        assert {r.config["batch_size"] for r in runs} == {16, 64}
-        assert all(r.summary["val/accuracy"] > 0.3 for r in runs)
+        cfgs = [r.config for r in runs]
+        assert {c["batch_size"] for c in cfgs} == {32, 64}
+        assert {c["filters"] for c in cfgs} == {16, 32}
+        assert {c["optimizer"] for c in cfgs} == {"adam", "sgd"}
+        assert {c["activation"] for c in cfgs} == {"relu", "tanh"}
+        assert all(0.0 <= r.summary["val_accuracy"] <= 1.0 for r in runs)
     assert "Logged 5 runs" in out.output
+
+
+def test_spirals_fallback_logs_runs() -> None:
+    from labbook.cli.demo import CONFIGS, run_spirals
+
+    configs = [dict(c, epochs=3) for c in CONFIGS[:2]]
+    paths = run_spirals(Settings(capture_console=False), configs)
+    with Api() as api:
+        runs = [api.run(p) for p in paths]
+    assert all(r.state == "finished" for r in runs)
+    assert [r.config["batch_size"] for r in runs] == [64, 16]
+    assert all(len(r.history()) == 3 for r in runs)

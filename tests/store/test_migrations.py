@@ -33,6 +33,11 @@ TABLES = {
     "history_blocks",
     "history_values",
     "files",
+    "users",
+    "teams",
+    "memberships",
+    "api_keys",
+    "sessions",
 }
 
 

@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from labbook import __version__
+from labbook.cli import auth_cmds, server_cmds
 from labbook.errors import LabbookError
 from labbook.settings import Settings
 
@@ -184,7 +185,7 @@ def history_cmd(ctx: click.Context, path: str, key: str, buckets: int | None) ->
     with Api(_settings(ctx)) as api:
         ref = RunRef.parse(path, api.default_entity)
         if buckets:
-            env = api.store.history_envelope(ref, key, buckets)
+            env = api.reader.history_envelope(ref, key, buckets)
             click.echo("bucket_lo\tfirst_step\tlast_step\tcount\tmin\tmax\tfirst\tlast")
             for i in range(len(env.count)):
                 click.echo(
@@ -193,7 +194,7 @@ def history_cmd(ctx: click.Context, path: str, key: str, buckets: int | None) ->
                     f"{_fmt(float(env.first[i]))}\t{_fmt(float(env.last[i]))}"
                 )
             return
-        series = api.store.history(ref, [key]).get(key)
+        series = api.reader.history(ref, [key]).get(key)
         if series is None or not len(series.steps):
             raise click.ClickException(f"run {path} has no history for key {key!r}")
         click.echo(f"_step\t{key}")
@@ -203,19 +204,38 @@ def history_cmd(ctx: click.Context, path: str, key: str, buckets: int | None) ->
 
 
 @cli.command()
+@click.option("--epochs", default=3, show_default=True, help="Epochs per digits run.")
 @click.pass_context
-def demo(ctx: click.Context) -> None:
-    """Log example runs to the local store and show what was stored."""
-    from labbook.cli.demo import CONFIGS, DEMO_PROJECT, run_demo
+def demo(ctx: click.Context, epochs: int) -> None:
+    """Log the digits experiment (several hyper-parameter settings) and show what was stored."""
+    from labbook.cli import demo as demo_mod
 
     settings = _settings(ctx).model_copy(update={"capture_console": False})
-    click.echo(f"Training {len(CONFIGS)} runs into {settings.resolved_db_url()} ...")
-    paths = run_demo(settings)
+    if demo_mod.keras_available():
+        n = len(demo_mod.DIGITS_VARIANTS)
+        click.echo(
+            f"Training {n} digits CNNs (Keras on torch) into {settings.resolved_db_url()} ..."
+        )
+        paths = demo_mod.run_digits(settings, epochs)
+        project = demo_mod.DIGITS_PROJECT
+        metric = "val_accuracy"
+    else:
+        click.echo(
+            "Keras/torch/scikit-learn are not installed (pip install 'labbook[examples]' for the "
+            "digits CNN); training a small numpy network instead."
+        )
+        paths = demo_mod.run_spirals(settings)
+        project = demo_mod.DEMO_PROJECT
+        metric = "val/accuracy"
     click.echo(f"Logged {len(paths)} runs:")
-    ctx.invoke(runs_cmd, project=paths[0].rsplit("/", 1)[0] if paths else DEMO_PROJECT)
+    ctx.invoke(runs_cmd, project=paths[0].rsplit("/", 1)[0] if paths else project)
     if paths:
         click.echo(f"\nInspect one:  labbook run show {paths[0]}")
-        click.echo(f"Its history:  labbook history {paths[0]} val/accuracy")
+        click.echo(f"Its history:  labbook history {paths[0]} {metric}")
+
+
+auth_cmds.register(cli)
+server_cmds.register(cli)
 
 
 def main() -> None:

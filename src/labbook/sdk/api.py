@@ -12,20 +12,33 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from labbook.sdk.credentials import server_settings
 from labbook.settings import Settings
 from labbook.store import KeySeries, RunInfo, RunRef, Store
 
 if TYPE_CHECKING:  # pandas costs ~0.2 s of CPU to import; a training script never needs it
     import pandas as pd
 
+    from labbook.sdk.http import RemoteReader
+
 
 class Api:
-    """Read access to the local store (and, once configured, a server)."""
+    """Read access to the configured server, or to the local store when there is none.
+
+    A server is configured by ``LABBOOK_BASE_URL`` or ``labbook login``; passing ``store`` reads
+    that store whatever is configured.
+    """
 
     def __init__(self, settings: Settings | None = None, *, store: Store | None = None) -> None:
-        self.settings = settings or Settings()
+        self.settings = server_settings(settings or Settings())
         self._store = store
         self._owns_store = store is None
+        self._remote: RemoteReader | None = None
+        self._viewer: str | None = None
+        if store is None and self.settings.base_url is not None:
+            from labbook.sdk.http import Client, RemoteReader
+
+            self._remote = RemoteReader(Client.from_settings(self.settings))
 
     @property
     def store(self) -> Store:
@@ -36,15 +49,35 @@ class Api:
         return self._store
 
     @property
+    def reader(self) -> Store | RemoteReader:
+        """Where reads go: the server's reader when one is configured, else the local store."""
+        return self._remote if self._remote is not None else self.store
+
+    @property
+    def remote(self) -> bool:
+        return self._remote is not None
+
+    @property
     def default_entity(self) -> str:
+        if self.settings.entity:
+            return self.settings.entity
+        if self._remote is not None:
+            if self._viewer is None:
+                self._viewer = str(self._remote.client.viewer()["name"])
+            return self._viewer
         from labbook.sdk.session import _default_entity
 
-        return self.settings.entity or _default_entity()
+        return _default_entity()
+
+    _viewer: str | None = None
 
     def close(self) -> None:
         if self._store is not None and self._owns_store:
             self._store.close()
             self._store = None
+        if self._remote is not None:
+            self._remote.close()
+            self._remote = None
 
     def __enter__(self) -> Api:
         return self
@@ -53,7 +86,7 @@ class Api:
         self.close()
 
     def projects(self, entity: str | None = None) -> list[Any]:
-        return list(self.store.projects(entity))
+        return list(self.reader.projects(entity))
 
     def _project_path(self, path: str) -> tuple[str, str]:
         parts = [p for p in path.strip("/").split("/") if p]
@@ -74,8 +107,10 @@ class Api:
         return Runs(self, entity, project, filters, order, per_page)
 
     def run(self, path: str) -> ApiRun:
-        ref = RunRef.parse(path, self.default_entity)
-        return ApiRun(self, self.store.get_run(ref))
+        parts = path.strip("/").split("/") if isinstance(path, str) else []
+        default = self.default_entity if len(parts) == 2 else "-"
+        ref = RunRef.parse(path, default)
+        return ApiRun(self, self.reader.get_run(ref))
 
 
 class Runs:
@@ -103,9 +138,26 @@ class Runs:
             yield from self._cache
             return
         fetched: list[ApiRun] = []
+        for info in self._infos():
+            run = ApiRun(self.api, info)
+            fetched.append(run)
+            yield run
+        self._cache = fetched
+
+    def _infos(self) -> Iterator[RunInfo]:
+        reader = self.api.reader
+        if not isinstance(reader, Store):
+            yield from reader.run_pages(
+                self.entity,
+                self.project,
+                filters=self.filters,
+                order=self.order,
+                per_page=self.per_page,
+            )
+            return
         offset = 0
         while True:
-            page = self.api.store.list_runs(
+            page = reader.list_runs(
                 self.entity,
                 self.project,
                 filters=self.filters,
@@ -113,14 +165,10 @@ class Runs:
                 limit=self.per_page,
                 offset=offset,
             )
-            for info in page:
-                run = ApiRun(self.api, info)
-                fetched.append(run)
-                yield run
+            yield from page
             if len(page) < self.per_page:
-                break
+                return
             offset += len(page)
-        self._cache = fetched
 
     def __len__(self) -> int:
         return len(list(iter(self)))
@@ -234,18 +282,37 @@ class ApiRun:
         return self._info.last_seq
 
     def refresh(self) -> ApiRun:
-        self._info = self._api.store.get_run(self._info.ref)
+        self._info = self._api.reader.get_run(self._info.ref)
         return self
 
     def files(self) -> list[Any]:
-        return list(self._api.store.files(self._info.ref))
+        return list(self._api.reader.files(self._info.ref))
 
     def metric_keys(self) -> list[Any]:
-        return list(self._api.store.metric_keys(self._info.ref))
+        return list(self._api.reader.metric_keys(self._info.ref))
 
-    def history(self, keys: Sequence[str] | None = None, pandas: bool = True, **_: Any) -> Any:
-        """Every logged row (never sampled) as a DataFrame sorted by ``_step``."""
-        series = self._api.store.history(self._info.ref, list(keys) if keys is not None else None)
+    def history(
+        self,
+        keys: Sequence[str] | None = None,
+        pandas: bool = True,
+        stream: str = "default",
+        **_: Any,
+    ) -> Any:
+        """Every logged row (never sampled) as a DataFrame sorted by ``_step``.
+
+        ``stream="system"`` gives the ``system/*`` samples instead (their ``_step`` is the sample
+        index, not a training step, which is why they are not mixed into the default stream).
+        """
+        if stream not in ("default", "system"):
+            raise ValueError(f"stream must be 'default' or 'system', not {stream!r}")
+        if keys is None:
+            system = stream == "system"
+            keys = [
+                k.key
+                for k in self._api.reader.metric_keys(self._info.ref)
+                if k.key.startswith("system/") == system
+            ]
+        series = self._api.reader.history(self._info.ref, list(keys))
         df = history_frame(series, self._info.started_at)
         if not pandas:
             return df.to_dict(orient="records")

@@ -164,8 +164,10 @@ class JournalWriter:
         start_seq: int = 0,
         on_flush: Callable[[int, list[records.Record]], None] | None = None,
         tick: Callable[[], None] | None = None,
+        files_dir: Path | None = None,
     ) -> None:
         self.path = path
+        self.files_dir = files_dir if files_dir is not None else path.parent / FILES_DIR
         self.flush_interval = flush_interval
         self._seq = start_seq
         self._queue: deque[records.Record] = deque()
@@ -217,6 +219,8 @@ class JournalWriter:
             written_recs = self._written
             while queue:
                 rec = queue.popleft()
+                if "_bytes" in rec and not self._write_file(rec):
+                    continue
                 try:
                     payload = encode(rec)
                 except (TypeError, ValueError, OverflowError) as exc:
@@ -242,6 +246,31 @@ class JournalWriter:
                 recs, self._written = self._written, []
                 if self._on_flush is not None:
                     self._on_flush(self._end, recs)
+
+    def _write_file(self, rec: records.Record) -> bool:
+        """Write a ``file`` record's bytes (``_bytes``, removed here) to ``files_dir/path``.
+
+        Media logged with ``log()`` reach disk here, on this thread, never on the training thread;
+        the record is journaled only after its file exists, so a sink always finds the file.
+        """
+        data: bytes = rec.pop("_bytes")
+        rel = str(rec.get("path", ""))
+        parts = rel.split("/")
+        if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            self._warn(f"labbook: dropped a file with an unsafe path {rel!r}")
+            return False
+        dest = self.files_dir.joinpath(*parts)
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            os.replace(tmp, dest)
+        except OSError as exc:
+            self._warn(f"labbook: could not write {dest}, dropped it: {exc}")
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            return False
+        return True
 
     def _warn(self, msg: str) -> None:
         if not self._warned:

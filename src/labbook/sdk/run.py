@@ -83,6 +83,7 @@ class Run:
         self._console = console
         self._on_finish = on_finish
         self._warned_step = False
+        self._media_files: set[str] = set()
         self._finished = False
         self._finish_lock = threading.Lock()
 
@@ -125,7 +126,8 @@ class Run:
 
     @property
     def url(self) -> str:
-        return f"{self.settings.base_url.rstrip('/')}/{self.entity}/{self.project}/runs/{self.id}"
+        base = (self.settings.base_url or "http://127.0.0.1:8080").rstrip("/")
+        return f"{base}/{self.entity}/{self.project}/runs/{self.id}"
 
     @property
     def step(self) -> int:
@@ -152,8 +154,9 @@ class Run:
         if self._finished:
             raise UsageError(f"run {self.id} is finished; call labbook.init() for a new run")
         row: dict[str, Any] = {}
+        refs: list[str] = []
         if type(data) is dict or isinstance(data, Mapping):
-            flatten_into(row, data, "")
+            flatten_into(row, data, "", refs)
         else:
             raise TypeError(f"log() takes a dict of metrics, not {type(data).__name__}")
         check_keys(row)
@@ -173,6 +176,8 @@ class Run:
                 if self._pending is not None:
                     self._commit()
                 self._step = step
+            if refs:
+                self._resolve_refs(row, refs)
             if self._pending is None:
                 self._pending = row
             else:
@@ -180,6 +185,8 @@ class Run:
             if commit:
                 self._commit()
             return
+        if refs:
+            self._resolve_refs(row, refs)
         if self._pending is not None:
             self._pending.update(row)
             row = self._pending
@@ -188,6 +195,37 @@ class Run:
             return
         self._pending = row
         self._commit()
+
+    def _resolve_refs(self, row: dict[str, Any], keys: list[str]) -> None:
+        """Replace media values by their references at the row's step (``self._step``).
+
+        Encoding and hashing happen here, on the training thread; the bytes ride on ``file``
+        records to the journal writer, which writes them under ``run.dir`` before journaling
+        the records (so the sink uploads them like any run file). Files go to the writer before
+        the history row that references them.
+        """
+        step = self._step
+        puts: list[records.Record] = []
+        for key in keys:
+            value = row[key]
+            try:
+                ref, files = value._to_history(key, step)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"cannot log key {key!r}: {exc}") from exc
+            row[key] = ref
+            for path, digest, data in files:
+                puts.append(
+                    {
+                        "t": records.FILE,
+                        "path": path,
+                        "sha256": digest,
+                        "size": len(data),
+                        "_bytes": data,
+                    }
+                )
+        for rec in puts:
+            self._media_files.add(rec["path"])
+            self._put(rec)
 
     def _commit(self) -> None:
         row = self._pending
@@ -260,6 +298,9 @@ class Run:
         for path in sorted(root.rglob("*")):
             if not path.is_file():
                 continue
+            rel = path.relative_to(root).as_posix()
+            if rel in self._media_files:
+                continue  # recorded (with its hash) when it was logged
             try:
                 digest, size = sha256_file(path)
             except OSError as exc:
@@ -268,7 +309,7 @@ class Run:
             self._put(
                 {
                     "t": records.FILE,
-                    "path": path.relative_to(root).as_posix(),
+                    "path": rel,
                     "sha256": digest,
                     "size": size,
                 }

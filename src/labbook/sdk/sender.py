@@ -8,18 +8,18 @@ the training thread: the sender backs off and retries, and whatever is still uns
 from __future__ import annotations
 
 import random
-from collections import deque
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable
 
 from labbook import records
+from labbook.sdk.journal import RunDir
+from labbook.sdk.sinks import Sink
 
 HOT_LIMIT = 200_000
 """At most this many records are held as objects for the sink; beyond, the file is read back."""
 HOT_BATCH = 10_000
-from labbook.sdk.journal import RunDir
-from labbook.sdk.sinks import Sink
 
 
 class Sender:
@@ -59,7 +59,7 @@ class Sender:
 
     # ----- records handed over by the writer ---------------------------------------------------
     def offer(self, end_offset: int, recs: list[records.Record]) -> None:
-        """Called by the writer thread after ``recs`` reached the journal, ending at ``end_offset``."""
+        """The writer thread hands over ``recs``, which end at ``end_offset`` in the journal."""
         with self._hot_lock:
             if self._hot_count + len(recs) > HOT_LIMIT:
                 # The sink is behind (server down?): stop holding objects, read the file later.

@@ -1,4 +1,5 @@
-"""``labbook sync``: replay journals into the store, resuming from their acknowledged offsets.
+"""``labbook sync``: replay journals into the store or the configured server, resuming from
+their acknowledged offsets.
 
 Safe to repeat (the store ignores seqs it holds) and safe on a run whose process was killed: a
 journal without an exit record whose lock is free gets a ``crashed`` exit record appended, so the
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from labbook import records
 from labbook.errors import JournalError
+from labbook.sdk.credentials import server_settings
 from labbook.sdk.journal import JOURNAL_NAME, RunDir, release_lock, valid_length
 from labbook.sdk.sender import Sender
 from labbook.sdk.sinks import LocalSink, Sink
@@ -94,6 +96,18 @@ def _append_crash(run_dir: RunDir) -> int:
     return last + 1
 
 
+def sink_for(settings: Settings, ref: RunRef, files_dir: Path) -> Sink:
+    """The configured server's ``HttpSink``, else the local store's ``LocalSink``."""
+    remote = server_settings(settings)
+    if remote.base_url is None:
+        return LocalSink.from_settings(settings, ref, files_dir)
+    from labbook.sdk.http import Client, HttpSink
+
+    return HttpSink(
+        Client.from_settings(remote), ref, files_dir, max_batch_bytes=remote.sender_batch_bytes
+    )
+
+
 def sync_run(
     run_dir: RunDir,
     settings: Settings,
@@ -108,7 +122,7 @@ def sync_run(
             _append_crash(run_dir)
             exited = "crashed"
         own_sink = sink is None
-        the_sink: Sink = sink or LocalSink.from_settings(settings, ref, run_dir.files)
+        the_sink: Sink = sink or sink_for(settings, ref, run_dir.files)
         try:
             sender = Sender(run_dir, the_sink, batch_bytes=settings.sender_batch_bytes)
             try:

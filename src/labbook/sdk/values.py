@@ -7,13 +7,26 @@ it was logged, not later in a background thread.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 RESERVED_KEYS = frozenset({"_step", "_timestamp", "_runtime"})
+
+
+class HistoryValue(Protocol):
+    """A value that stores itself in a history row by reference (images, tables, plots...).
+
+    ``_to_history(key, step)`` returns the small dict the row keeps and the files the run must
+    keep, as ``(path relative to the run's files folder, sha256 hex, bytes)``. It runs on the
+    training thread and must do no I/O; the journal writer writes the files.
+    """
+
+    def _to_history(
+        self, key: str, step: int
+    ) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]]: ...
 
 
 def _bad(key: str, value: Any, hint: str = "") -> TypeError:
@@ -63,11 +76,18 @@ def _int(key: str, value: int) -> int:
     raise TypeError(f"cannot log key {key!r}: integer {value} does not fit in 64 bits")
 
 
-def flatten_into(row: dict[str, Any], data: Mapping[Any, Any], prefix: str) -> None:
+def flatten_into(
+    row: dict[str, Any],
+    data: Mapping[Any, Any],
+    prefix: str,
+    refs: list[str] | None = None,
+) -> None:
     """Add ``data`` to ``row`` with nested mappings flattened to ``a/b`` keys.
 
     The common case (str keys, python scalar values) costs one type check per item; anything else
-    goes through :func:`scalar`.
+    goes through :func:`scalar`. A :class:`HistoryValue` (an object with ``_to_history``) is put
+    in the row as is and its key appended to ``refs``, for the caller to resolve once it knows the
+    row's step; without ``refs`` such values are refused.
     """
     for k, v in data.items():
         if type(k) is not str:
@@ -81,7 +101,12 @@ def flatten_into(row: dict[str, Any], data: Mapping[Any, Any], prefix: str) -> N
         elif tv is int:
             row[key] = v if INT64_MIN <= v <= INT64_MAX else _int(key, v)
         elif isinstance(v, Mapping):
-            flatten_into(row, v, key + "/")
+            flatten_into(row, v, key + "/", refs)
+        elif getattr(tv, "_to_history", None) is not None:
+            if refs is None:
+                raise _bad(key, v, "; media values can only be logged with log()")
+            row[key] = v
+            refs.append(key)
         else:
             row[key] = scalar(key, v)
 

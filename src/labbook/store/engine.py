@@ -117,7 +117,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             command.upgrade(migrations_config(conn), revision)
 
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 """The newest revision in ``migrations/versions``; a test holds it equal to Alembic's head."""
 
 

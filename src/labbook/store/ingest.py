@@ -302,6 +302,10 @@ def _apply_one(
             raise ValidationError(f"record seq {r['seq']}: history 'd' must be an object")
         hrows.append(r)
         summary.update(d)
+    elif t == rk.SYSTEM:
+        if not isinstance(r.get("d"), dict):
+            raise ValidationError(f"record seq {r['seq']}: system 'd' must be an object")
+        hrows.append(r)  # same columnar history, own steps, no summary
     elif t == rk.RUN:
         _apply_run(run, r, config)
         run.set("state", "running")

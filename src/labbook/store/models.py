@@ -62,6 +62,7 @@ class ProjectInfo:
     created_at: dt.datetime
     run_count: int
     last_run_at: dt.datetime | None
+    visibility: str = "private"
 
 
 @dataclass

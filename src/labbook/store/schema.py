@@ -106,6 +106,8 @@ projects = Table(
     Column("entity", String(128), nullable=False),
     Column("name", String(128), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # "private" | "public"; ``entity`` is a user's or a team's name (see ``accounts``).
+    Column("visibility", String(16), nullable=False, server_default="private"),
     UniqueConstraint("entity", "name"),
 )
 
@@ -219,4 +221,62 @@ files = Table(
     Column("size", BigInteger, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     UniqueConstraint("run_pk", "path"),
+)
+
+
+# ----------------------------------------------------------------------------------- accounts
+# Users and teams share one namespace: the ``entity`` of a project names one or the other.
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("password_hash", String(256), nullable=True),
+    Column("admin", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("name"),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("name"),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("team_id", BigInteger, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Index(None, "user_id"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    Column("name", String(128), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("prefix"),
+    Index(None, "user_id"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index(None, "user_id"),
 )

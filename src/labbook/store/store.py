@@ -23,6 +23,7 @@ from labbook.errors import NotFoundError, ProjectNotFound, RunNotFound, UsageErr
 from labbook.store import blocks as blk
 from labbook.store import history as hist
 from labbook.store import ingest as ing
+from labbook.store.accounts import AccountsMixin
 from labbook.store.engine import WRITE_OPTION, make_engine, normalize_url, sqlite_file, upgrade
 from labbook.store.models import (
     Envelope,
@@ -34,6 +35,7 @@ from labbook.store.models import (
     RunRef,
 )
 from labbook.store.query import QueryBuilder
+from labbook.store.runedit import RunEditMixin
 from labbook.store.schema import files, history_blocks, history_values, metric_keys, projects, runs
 
 _RUN_COLUMNS = (
@@ -84,8 +86,12 @@ def _opt_step(v: Any, name: str) -> int | None:
         raise ValidationError(str(e)) from None
 
 
-class Store:
-    """Runs, history and files over one SQLAlchemy engine (see the module docstring)."""
+class Store(AccountsMixin, RunEditMixin):
+    """Runs, history and files over one SQLAlchemy engine (see the module docstring).
+
+    Accounts (users, teams, keys, sessions) are in ``accounts.py``, project and run edits of the
+    REST API in ``runedit.py``; both are mixed in here, so there is still one Store.
+    """
 
     def __init__(self, url: str | URL, *, crash_after: float = 300.0) -> None:
         self.url = normalize_url(url)
@@ -243,6 +249,7 @@ class Store:
                 projects.c.created_at,
                 func.count(runs.c.pk),
                 last,
+                projects.c.visibility,
             )
             .select_from(projects.outerjoin(runs, runs.c.project_id == projects.c.id))
             .group_by(projects.c.id, projects.c.entity, projects.c.name, projects.c.created_at)
@@ -253,12 +260,12 @@ class Store:
         with self._read() as conn:
             rows = conn.execute(q).all()
         out = []
-        for e, n, created, count, last_at in rows:
+        for e, n, created, count, last_at, vis in rows:
             if isinstance(last_at, str):  # SQLite: an aggregate loses the column's type
                 last_at = dt.datetime.fromisoformat(last_at)
             if last_at is not None and last_at.tzinfo is None:
                 last_at = last_at.replace(tzinfo=dt.UTC)
-            out.append(ProjectInfo(e, n, created, int(count), last_at))
+            out.append(ProjectInfo(e, n, created, int(count), last_at, vis))
         return out
 
     def get_run(self, ref: RunRef) -> RunInfo:

@@ -1,0 +1,1 @@
+"""Framework integrations, each importing its framework only when used."""

@@ -1,0 +1,116 @@
+"""Runs: list (filter/order), create or resume, read, patch, heartbeat, metric keys."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Response
+
+from labbook.errors import NotFoundError, ValidationError
+from labbook.server.auth import HIDDEN, require_project
+from labbook.server.deps import Entity, PrincipalDep, Project, RunId, StoreDep
+from labbook.server.schemas import (
+    MetricOut,
+    RunOut,
+    RunPage,
+    RunPatchIn,
+    RunUpsertIn,
+    RunUpsertOut,
+)
+from labbook.server.wire import decode_cursor, encode_cursor
+from labbook.store import RunRef
+
+router = APIRouter(tags=["runs"])
+RUN = "/projects/{entity}/{project}/runs/{run}"
+
+
+@router.get("/projects/{entity}/{project}/runs", response_model=RunPage)
+def list_runs(
+    entity: Entity,
+    project: Project,
+    store: StoreDep,
+    principal: PrincipalDep,
+    filters: Annotated[str | None, Query(description="JSON filter (store vocabulary)")] = None,
+    order: Annotated[str | None, Query(description="field, '-' prefix descending")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: str | None = None,
+) -> RunPage:
+    if require_project(store, principal, entity, project, "read") is None:
+        raise NotFoundError(HIDDEN)  # pragma: no cover - read never passes for a missing one
+    flt = None
+    if filters:
+        try:
+            flt = json.loads(filters)
+        except ValueError:
+            raise ValidationError("filters must be a JSON object") from None
+        if not isinstance(flt, dict):
+            raise ValidationError("filters must be a JSON object")
+    offset = decode_cursor(cursor)
+    found = store.list_runs(
+        entity, project, filters=flt, order=order or None, limit=limit + 1, offset=offset
+    )
+    more = len(found) > limit
+    return RunPage(
+        items=[RunOut.of(r) for r in found[:limit]],
+        next_cursor=encode_cursor(offset + limit) if more else None,
+    )
+
+
+@router.put(RUN, response_model=RunUpsertOut)
+def put_run(
+    entity: Entity,
+    project: Project,
+    run: RunId,
+    store: StoreDep,
+    principal: PrincipalDep,
+    body: Annotated[RunUpsertIn | None, Body()] = None,
+) -> RunUpsertOut:
+    """Create the run (and its project, private) or resume it; optional name/tags/notes."""
+    require_project(store, principal, entity, project, "write")
+    ref = RunRef(entity, project, run)
+    info, existed = store.ensure_run(ref)
+    if body is not None and (body.name, body.tags, body.notes) != (None, None, None):
+        info = store.update_run(ref, name=body.name, tags=body.tags, notes=body.notes)
+    return RunUpsertOut(run=RunOut.of(info), last_seq=info.last_seq, resumed=existed)
+
+
+@router.get(RUN, response_model=RunOut)
+def get_run(
+    entity: Entity, project: Project, run: RunId, store: StoreDep, principal: PrincipalDep
+) -> RunOut:
+    require_project(store, principal, entity, project, "read")
+    return RunOut.of(store.get_run(RunRef(entity, project, run)))
+
+
+@router.patch(RUN, response_model=RunOut)
+def patch_run(
+    entity: Entity,
+    project: Project,
+    run: RunId,
+    body: RunPatchIn,
+    store: StoreDep,
+    principal: PrincipalDep,
+) -> RunOut:
+    require_project(store, principal, entity, project, "write")
+    ref = RunRef(entity, project, run)
+    return RunOut.of(
+        store.update_run(ref, name=body.name, tags=body.tags, notes=body.notes, state=body.state)
+    )
+
+
+@router.post(RUN + "/heartbeat", status_code=204)
+def heartbeat(
+    entity: Entity, project: Project, run: RunId, store: StoreDep, principal: PrincipalDep
+) -> Response:
+    require_project(store, principal, entity, project, "write")
+    store.touch_run(RunRef(entity, project, run))
+    return Response(status_code=204)
+
+
+@router.get(RUN + "/metrics", response_model=list[MetricOut])
+def metrics(
+    entity: Entity, project: Project, run: RunId, store: StoreDep, principal: PrincipalDep
+) -> list[MetricOut]:
+    require_project(store, principal, entity, project, "read")
+    return [MetricOut.of(m) for m in store.metric_keys(RunRef(entity, project, run))]

@@ -1,0 +1,186 @@
+"""Store methods the server needs besides ingest: projects, run edits, heartbeats and files.
+
+The SDK changes runs through journal records (``Store.ingest``); these are the direct edits of the
+REST API (creating a run before its first batch, a PATCH from the dashboard, a file upload).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from labbook.errors import NotFoundError, ValidationError
+from labbook.store import ingest as ing
+from labbook.store.models import FileInfo, ProjectInfo, RunInfo, RunRef
+from labbook.store.schema import files, projects, run_tags, runs
+
+VISIBILITIES = ("private", "public")
+_EDITABLE_STATES = ("running", "finished", "failed", "crashed")
+
+
+def _aware(v: Any) -> dt.datetime | None:
+    if isinstance(v, str):  # SQLite: an aggregate loses the column's type
+        v = dt.datetime.fromisoformat(v)
+    if v is not None and v.tzinfo is None:
+        v = v.replace(tzinfo=dt.UTC)
+    return v
+
+
+class RunEditMixin:
+    """Project and run edits of :class:`labbook.store.Store` (it provides the connections)."""
+
+    _read: Callable[[], AbstractContextManager[Connection]]
+    _write: Callable[[], AbstractContextManager[Connection]]
+    _run_pk: Callable[[Connection, RunRef], int]
+    get_run: Callable[[RunRef], RunInfo]
+
+    @staticmethod
+    def _now() -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    # ------------------------------------------------------------------------------- projects
+    def project(self, entity: str, name: str) -> ProjectInfo | None:
+        """One project with its run count and visibility, None when it does not exist."""
+        last = func.max(runs.c.created_at)
+        q = (
+            select(
+                projects.c.entity,
+                projects.c.name,
+                projects.c.created_at,
+                func.count(runs.c.pk),
+                last,
+                projects.c.visibility,
+            )
+            .select_from(projects.outerjoin(runs, runs.c.project_id == projects.c.id))
+            .where(projects.c.entity == entity, projects.c.name == name)
+            .group_by(projects.c.id, projects.c.entity, projects.c.name, projects.c.created_at)
+        )
+        with self._read() as conn:
+            row = conn.execute(q).first()
+        if row is None:
+            return None
+        e, n, created, count, last_at, vis = row
+        return ProjectInfo(e, n, created, int(count), _aware(last_at), vis)
+
+    def project_visibility(self, entity: str, name: str) -> str | None:
+        """A project's visibility ("private" | "public"), None when it does not exist (cheap)."""
+        q = select(projects.c.visibility).where(
+            projects.c.entity == entity, projects.c.name == name
+        )
+        with self._read() as conn:
+            v = conn.execute(q).scalar()
+        return None if v is None else str(v)
+
+    def ensure_project(self, entity: str, name: str, visibility: str | None = None) -> bool:
+        """Create the project (private unless told) or set its visibility; True when created."""
+        if visibility is not None and visibility not in VISIBILITIES:
+            raise ValidationError(f"visibility must be one of {', '.join(VISIBILITIES)}")
+        RunRef(entity, name, "x")  # validates the names
+        with self._write() as conn:
+            pid = conn.execute(
+                select(projects.c.id).where(projects.c.entity == entity, projects.c.name == name)
+            ).scalar()
+            if pid is None:
+                ing._insert_ignore(
+                    conn,
+                    projects,
+                    {
+                        "entity": entity,
+                        "name": name,
+                        "created_at": self._now(),
+                        "visibility": visibility or "private",
+                    },
+                    ["entity", "name"],
+                )
+                return True
+            if visibility is not None:
+                conn.execute(
+                    update(projects).where(projects.c.id == pid).values(visibility=visibility)
+                )
+            return False
+
+    # ----------------------------------------------------------------------------------- runs
+    def ensure_run(self, ref: RunRef) -> tuple[RunInfo, bool]:
+        """The run, created (with its project) when missing; ``(info, existed)``."""
+        with self._read() as conn:
+            try:
+                self._run_pk(conn, ref)
+                existed = True
+            except NotFoundError:
+                existed = False
+        if not existed:
+            with self._write() as conn:
+                ing.lock_run(conn, ref, self._now())
+        return self.get_run(ref), existed
+
+    def update_run(
+        self,
+        ref: RunRef,
+        *,
+        name: str | None = None,
+        tags: list[str] | None = None,
+        notes: str | None = None,
+        state: str | None = None,
+    ) -> RunInfo:
+        """Change a run's display attributes (None leaves a field as it is)."""
+        values: dict[str, Any] = {}
+        if name is not None:
+            values["name"] = ing._text(name, "name")
+        if notes is not None:
+            values["notes"] = ing._text_field("notes", notes)
+        new_tags = ing._tags(tags) if tags is not None else None
+        if new_tags is not None:
+            values["tags"] = new_tags
+        if state is not None:
+            if state not in _EDITABLE_STATES:
+                raise ValidationError(f"state must be one of {', '.join(_EDITABLE_STATES)}")
+            values["state"] = state
+            now = self._now()
+            if state == "running":
+                values.update(finished_at=None, exit_code=None, heartbeat_at=now)
+            else:
+                values["finished_at"] = now
+        with self._write() as conn:
+            pk = self._run_pk(conn, ref)
+            if values:
+                values["updated_at"] = self._now()
+                conn.execute(update(runs).where(runs.c.pk == pk).values(**values))
+            if new_tags is not None:
+                conn.execute(delete(run_tags).where(run_tags.c.run_pk == pk))
+                if new_tags:
+                    conn.execute(insert(run_tags), [{"run_pk": pk, "tag": t} for t in new_tags])
+        return self.get_run(ref)
+
+    def touch_run(self, ref: RunRef) -> None:
+        """Record a heartbeat now (a running run stays 'running' while these arrive)."""
+        now = self._now()
+        with self._write() as conn:
+            pk = self._run_pk(conn, ref)
+            conn.execute(update(runs).where(runs.c.pk == pk).values(heartbeat_at=now))
+
+    # ---------------------------------------------------------------------------------- files
+    def upsert_file(self, ref: RunRef, path: str, sha256: str, size: int) -> FileInfo:
+        """Register (or replace) a run file whose bytes are in the blob store."""
+        if not 0 < len(path) <= ing.MAX_PATH:
+            raise ValidationError(f"a file path is 1-{ing.MAX_PATH} characters")
+        now = self._now()
+        with self._write() as conn:
+            pk = self._run_pk(conn, ref)
+            ing._write_files(conn, pk, {path: (sha256, int(size))}, now)
+        return FileInfo(path, sha256, int(size), now)
+
+    def file(self, ref: RunRef, path: str) -> FileInfo:
+        with self._read() as conn:
+            pk = self._run_pk(conn, ref)
+            row = conn.execute(
+                select(files.c.path, files.c.sha256, files.c.size, files.c.updated_at).where(
+                    files.c.run_pk == pk, files.c.path == path
+                )
+            ).first()
+        if row is None:
+            raise NotFoundError(f"run {ref} has no file {path!r}")
+        return FileInfo(row.path, row.sha256, int(row.size), row.updated_at)

@@ -1,0 +1,117 @@
+"""Every example runs (small settings) and leaves the runs it promises in the store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labbook import Api, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+def _run(script: str, *args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "LABBOOK_DIR": str(tmp_path / "data"),
+        "LABBOOK_CAPTURE_REQUIREMENTS": "false",
+        "LABBOOK_SYSTEM_METRICS": "false",
+        "KERAS_BACKEND": "torch",
+        "KERAS_HOME": str(tmp_path / "keras-home"),  # no cached MNIST: the bundled digits are used
+    }
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+def _runs(tmp_path: Path, project: str) -> list:  # type: ignore[type-arg]
+    with Api(Settings(dir=tmp_path / "data")) as api:
+        return list(api.runs(project))
+
+
+@pytest.mark.slow
+def test_digits_cnn_keras(tmp_path: Path) -> None:
+    pytest.importorskip("keras")
+    _run("digits_cnn_keras.py", "--epochs", "2", "--limit", "400", tmp_path=tmp_path)
+    _run(
+        "digits_cnn_keras.py",
+        "--epochs",
+        "1",
+        "--limit",
+        "400",
+        "--batch-size",
+        "32",
+        "--optimizer",
+        "sgd",
+        tmp_path=tmp_path,
+    )
+    runs = _runs(tmp_path, "digits")
+    assert len(runs) == 2 and all(r.state == "finished" for r in runs)
+    assert {r.config["batch_size"] for r in runs} == {32, 64}
+    assert {r.config["dataset"] for r in runs} == {"sklearn-digits"}
+    for r in runs:
+        assert 0.0 <= r.summary["test/accuracy"] <= 1.0
+        files = {f.path for f in r.files()}
+        assert {"model-best.keras", "predictions.csv"} <= files
+        assert "eval/confusion_matrix" in r.history().columns
+
+
+@pytest.mark.slow
+def test_digits_torch(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    _run("digits_torch.py", "--epochs", "2", "--log-freq", "5", tmp_path=tmp_path)
+    (run,) = _runs(tmp_path, "digits-torch")
+    assert run.state == "finished" and run.summary["best_val_accuracy"] > 0.3
+    h = run.history()
+    assert list(h[h["epoch"].notna()]["epoch"]) == [0, 1]
+    assert any(c.startswith("gradients/") for c in h.columns)
+    assert "model-best.pt" in {f.path for f in run.files()}
+
+
+@pytest.mark.slow
+def test_breast_cancer_sklearn(tmp_path: Path) -> None:
+    _run("breast_cancer_sklearn.py", tmp_path=tmp_path)
+    (run,) = _runs(tmp_path, "breast-cancer")
+    assert run.summary["roc_auc"] > 0.9
+    h = run.history()
+    recall = h["tradeoff/recall"].dropna().to_numpy()
+    assert len(recall) == 19 and (recall[:-1] >= recall[1:]).all()  # recall falls as the bar rises
+
+
+@pytest.mark.slow
+def test_analysis_notebook_runs_against_logged_runs(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    _run("breast_cancer_sklearn.py", "--C", "0.1", tmp_path=tmp_path)
+    _run("breast_cancer_sklearn.py", "--C", "10", tmp_path=tmp_path)
+    nb = json.loads((EXAMPLES / "notebooks" / "analysis.ipynb").read_text())
+    code = "\n\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    script = tmp_path / "notebook.py"
+    script.write_text("import matplotlib\nmatplotlib.use('Agg')\n" + code + "\nprint(len(df))\n")
+    env = {
+        **os.environ,
+        "LABBOOK_DIR": str(tmp_path / "data"),
+        "LABBOOK_NOTEBOOK_PROJECT": "breast-cancer",
+    }
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "2"

@@ -1,0 +1,119 @@
+"""The Keras callback on a real Keras 3 (torch backend) training run over scikit-learn's digits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+keras = pytest.importorskip("keras")
+sklearn_datasets = pytest.importorskip("sklearn.datasets")
+
+import labbook  # noqa: E402
+from labbook import Api, Settings, metrics  # noqa: E402
+from labbook.keras import BEST_MODEL, Callback  # noqa: E402
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    d = sklearn_datasets.load_digits()
+    x = (d.images / 16.0).astype("float32")[..., None]
+    y = d.target.astype("int64")
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(len(x))[:900]
+    return x[idx[:600]], y[idx[:600]], x[idx[600:]], y[idx[600:]]
+
+
+def _model() -> object:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.mark.slow
+def test_callback_logs_epochs_best_model_and_evaluation(tmp_path: Path) -> None:
+    settings = Settings(dir=tmp_path / "data", capture_requirements=False, system_metrics=False)
+    xtr, ytr, xva, yva = _digits()
+    run = labbook.init(project="keras", settings=settings)
+    model = _model()
+    cb = Callback(monitor="val_accuracy", validation_data=(xva, yva))
+    model.fit(
+        xtr, ytr, epochs=2, batch_size=64, validation_data=(xva, yva), verbose=0, callbacks=[cb]
+    )
+    probs = model.predict(xva, verbose=0)
+    run.finish()
+
+    with Api(settings) as api:
+        stored = api.run(run.path)
+        h = stored.history()
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch"):
+            assert key in h.columns, key
+        epochs = h[h["epoch"].notna()]
+        assert list(epochs["_step"]) == [0, 1] and list(epochs["epoch"]) == [0, 1]
+        assert stored.summary["best_val_accuracy"] == epochs["val_accuracy"].max()
+        # The confusion matrix logged equals labbook.metrics' over the same predictions.
+        cm_ref = [v for v in h["eval/confusion_matrix"] if isinstance(v, dict)]
+        assert len(cm_ref) == 1
+        files = {f.path: f for f in stored.files()}
+        assert BEST_MODEL in files
+        assert cm_ref[0]["path"] in files
+        expected = metrics.confusion_matrix(yva, probs.argmax(1), labels=list(range(10)))
+        prf = metrics.precision_recall_f1(
+            yva, probs.argmax(1), average=None, labels=list(range(10)), zero_division=0
+        )
+        for c in range(10):
+            assert stored.summary[f"eval/precision/{c}"] == pytest.approx(float(prf.precision[c]))
+            assert stored.summary[f"eval/recall/{c}"] == pytest.approx(float(prf.recall[c]))
+        assert stored.summary["eval/accuracy"] == pytest.approx(
+            metrics.accuracy(yva, probs.argmax(1))
+        )
+
+    # The saved best model loads and predicts like the model did at its best epoch.
+    best = keras.models.load_model(Path(run.dir) / BEST_MODEL)
+    assert best.count_params() == model.count_params()
+    if cb.best_epoch == 1:  # the last epoch was the best: same weights as the final model
+        np.testing.assert_allclose(best.predict(xva, verbose=0), probs, rtol=1e-5, atol=1e-6)
+    from labbook.plot import confusion_matrix as plot_cm
+
+    table = plot_cm(y_true=yva, probs=probs, class_names=[str(i) for i in range(10)]).to_pandas()
+    assert int(table["nPredictions"].sum()) == int(expected.sum())
+
+
+def test_callback_needs_an_active_run() -> None:
+    xtr, ytr, _, _ = _digits()
+    model = _model()
+    with pytest.raises(labbook.UsageError, match=r"labbook\.init"):
+        model.fit(xtr[:64], ytr[:64], epochs=1, verbose=0, callbacks=[Callback()])
+
+
+def test_logging_errors_warn_and_never_stop_training(tmp_path: Path) -> None:
+    settings = Settings(dir=tmp_path / "data", capture_requirements=False, system_metrics=False)
+    xtr, ytr, _, _ = _digits()
+    run = labbook.init(project="keras", settings=settings)
+
+    class FinishAfterFirstEpoch(keras.callbacks.Callback):  # type: ignore[misc]
+        def on_epoch_end(self, epoch: int, logs: object = None) -> None:
+            if epoch == 0:
+                run.finish()  # from now on every log() into the run raises
+
+    model = _model()
+    with pytest.warns(UserWarning, match="training goes on"):
+        history = model.fit(
+            xtr[:128],
+            ytr[:128],
+            epochs=3,
+            verbose=0,
+            callbacks=[FinishAfterFirstEpoch(), Callback(monitor="loss")],
+        )
+    assert len(history.history["loss"]) == 3

@@ -1,0 +1,64 @@
+"""labbook.sklearn.log_classifier on real scikit-learn models over bundled data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+from sklearn.svm import LinearSVC
+
+import labbook
+from labbook import Api, Settings
+from labbook.sklearn import log_classifier
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings(dir=tmp_path / "data", capture_requirements=False, system_metrics=False)
+
+
+def test_binary_classifier_summary_matches_sklearn(tmp_path: Path) -> None:
+    x, y = load_breast_cancer(return_X_y=True)
+    model = LogisticRegression(max_iter=5000).fit(x[:400], y[:400])
+    run = labbook.init(project="sk", settings=_settings(tmp_path))
+    out = log_classifier(model, x[400:], y[400:], class_names=["malignant", "benign"])
+    run.finish()
+    preds = model.predict(x[400:])
+    assert out["eval/precision"] == pytest.approx(precision_score(y[400:], preds))
+    assert out["eval/recall"] == pytest.approx(recall_score(y[400:], preds))
+    assert out["eval/roc_auc"] == pytest.approx(
+        roc_auc_score(y[400:], model.predict_proba(x[400:])[:, 1])
+    )
+    with Api(_settings(tmp_path)) as api:
+        stored = api.run(run.path)
+        assert stored.summary["eval/f1"] == pytest.approx(out["eval/f1"])
+        h = stored.history()
+        for key in ("eval/confusion_matrix", "eval/roc", "eval/pr"):
+            assert h[key].iloc[0]["_type"] == "plot", key
+
+
+def test_multiclass_without_probabilities(tmp_path: Path) -> None:
+    x, y = load_digits(return_X_y=True)
+    model = LinearSVC(max_iter=5000).fit(x[:1200] / 16, y[:1200])
+    run = labbook.init(project="sk", settings=_settings(tmp_path))
+    out = log_classifier(model, x[1200:] / 16, y[1200:])
+    run.finish()
+    preds = model.predict(x[1200:] / 16)
+    assert out["eval/f1"] == pytest.approx(f1_score(y[1200:], preds, average="macro"))
+    assert "eval/roc_auc" not in out
+    with Api(_settings(tmp_path)) as api:
+        h = api.run(run.path).history()
+    assert "eval/confusion_matrix" in h.columns and "eval/roc" not in h.columns
+    assert np.isfinite(out["eval/accuracy"])
+
+
+def test_needs_a_run() -> None:
+    x, y = load_breast_cancer(return_X_y=True)
+    model = LogisticRegression(max_iter=5000).fit(x, y)
+    with pytest.raises(labbook.UsageError, match="init"):
+        log_classifier(model, x, y)
