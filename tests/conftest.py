@@ -15,6 +15,9 @@ import pytest
 import labbook
 from labbook.settings import Settings
 
+# S3 fixtures (moto's server), shared by the blob and the server topology tests.
+from s3server import aws_env, moto_endpoint, s3_bucket, s3_settings, s3_uri  # noqa: F401
+
 # Keras 3 runs on the torch backend here (torch==2.13.0, CPU); no TensorFlow.
 os.environ.setdefault("KERAS_BACKEND", "torch")
 

@@ -1,4 +1,4 @@
-"""A real S3 API for the blob tests: moto's standalone server in a subprocess, over loopback HTTP.
+"""A real S3 API for the tests: moto's standalone server in a subprocess, over loopback HTTP.
 
 Nothing in boto3 is mocked or patched: the S3BlobStore under test sends real HTTP requests to
 ``python -m moto.server`` on 127.0.0.1 (a free port), which is stopped when the session ends.
@@ -22,7 +22,7 @@ BUCKET = "labbook-test"
 REGION = "us-east-1"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -72,7 +72,7 @@ def moto_endpoint(aws_env: None, tmp_path_factory: pytest.TempPathFactory) -> It
     pytest.importorskip("moto.server")
     logdir = tmp_path_factory.mktemp("moto")
     for attempt in range(3):  # a free port can be taken between probing and binding it
-        port = _free_port()
+        port = free_port()
         log = logdir / f"moto-{attempt}.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen(
