@@ -14,10 +14,10 @@ SDK's would) and measures:
    a fresh run id. The server's own CPU seconds (from ``/proc``) are shown too.
 2. Envelope latency: one run with ONE key of 10,000,000 points (random walk with NaN/Inf and
    spikes), posted in batches of 100,000 rows, then an ``exit`` record (which merges the small
-   blocks). Then ``GET .../envelope?key=&buckets=1000`` with ``Accept: application/msgpack`` over one
-   keep-alive httpx client: 50 times over the full range and 50 times over random 1% windows
-   (p50/p99 ms), and the same queries as in-process ``Store.history_envelope`` calls, to separate
-   the HTTP cost from the query.
+   blocks). Then ``GET .../envelope?key=&buckets=1000`` with ``Accept: application/msgpack``
+   over one keep-alive httpx client: 50 times over the full range and 50 times over random 1%
+   windows (p50/p99 ms), and the same queries as in-process ``Store.history_envelope`` calls, to
+   separate the HTTP cost from the query.
 
 Targets (from the issue): ingest >= 1M points/s per process into SQLite; full-range envelope
 < 50 ms p50.
@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -262,8 +263,10 @@ class Bench:
         self.client.close()
 
 
-def ingest_rep(bench: Bench, server: Server, run_id: str, steps: int, keys: int, batch: int) -> dict:
-    rng = np.random.default_rng(abs(hash(run_id)) % 2**32)
+def ingest_rep(
+    bench: Bench, server: Server, run_id: str, steps: int, keys: int, batch: int
+) -> dict:
+    rng = np.random.default_rng(zlib.crc32(run_id.encode()))
     data = rng.standard_normal((steps, keys))
     names = [f"metric_{i}" for i in range(keys)]
     path = bench.open_run(run_id)
@@ -344,7 +347,9 @@ def envelope_bench(
     x0 = time.perf_counter()
     last = bench.post(
         path,
-        _encode([{"t": rk.EXIT, "seq": points + 2, "code": 0, "ts": time.time(), "state": "finished"}]),
+        _encode(
+            [{"t": rk.EXIT, "seq": points + 2, "code": 0, "ts": time.time(), "state": "finished"}]
+        ),
     )
     exit_s = time.perf_counter() - x0
     assert last == points + 2, last
@@ -352,7 +357,9 @@ def envelope_bench(
 
     rng = np.random.default_rng(5)
     width = max(1, points // 100)
-    windows = [(int(lo), int(lo) + width - 1) for lo in rng.integers(0, points - width, queries)]
+    windows: list[tuple[int | None, int | None]] = [
+        (int(lo), int(lo) + width - 1) for lo in rng.integers(0, points - width, queries)
+    ]
     url = f"{server.base}/api/v1{path}/envelope"
     headers = {"Accept": MSGPACK, "Authorization": f"Bearer {bench.client.api_key}"}
 
@@ -373,7 +380,7 @@ def envelope_bench(
                 assert 0 < len(env["bucket_lo"]) <= 1000, len(env["bucket_lo"])
         return out[3:], size
 
-    full = [(None, None)] * queries
+    full: list[tuple[int | None, int | None]] = [(None, None)] * queries
     http_full, full_bytes = http_times(full)
     http_zoom, _ = http_times(windows)
 
@@ -431,6 +438,7 @@ def run_backend(backend: str, args: argparse.Namespace, sizes: dict[str, int]) -
         stack.callback(bench.close)
         print(f"[{backend}] server pid {server.proc.pid} on {server.base} (auth on)", flush=True)
 
+        load0 = os.getloadavg()[0]
         reps = []
         for rep in range(args.reps):
             r = ingest_rep(
@@ -450,6 +458,8 @@ def run_backend(backend: str, args: argparse.Namespace, sizes: dict[str, int]) -
                     bench, server, db, sizes["env_points"], sizes["env_batch"], args.queries
                 )
             )
+        # The host's 1-minute load around the measurement: other work on the machine skews it.
+        out["loadavg_1m"] = (load0, os.getloadavg()[0])
         return out
 
 
@@ -459,6 +469,8 @@ def print_table(backend: str, res: dict, sizes: dict[str, int], reps: int) -> No
         f"\nlabbook server ingest/query, backend {backend}: one `labbook server` process "
         f"(auth on), client in another process"
     )
+    lo, hi = res["loadavg_1m"]
+    print(f"host: {os.cpu_count()} CPUs, 1-min load average {lo:.2f} before, {hi:.2f} after")
     print(f"{'metric':<66}{'value':>14}")
 
     def row(label: str, value: float, fmt: str = ",.2f") -> None:
@@ -483,7 +495,11 @@ def print_table(backend: str, res: dict, sizes: dict[str, int], reps: int) -> No
         f"-- envelope: 1 key x {res['env_points']:,} points, batches of {sizes['env_batch']:,}, "
         f"buckets=1000, msgpack"
     )
-    row("ingest incl. client build/encode, streamed (points/s)", res["env_ingest_points_per_s"], ",.0f")
+    row(
+        "ingest incl. client build/encode, streamed (points/s)",
+        res["env_ingest_points_per_s"],
+        ",.0f",
+    )
     row("  of which client build + encode (s)", res["env_ingest_client_s"])
     row("  server process CPU (s)", res["env_ingest_server_cpu_s"])
     row("exit record (merges small blocks) (s)", res["env_exit_s"])
@@ -508,7 +524,6 @@ def profile(sizes: dict[str, int], top: int) -> None:
     """
     import cProfile
     import pstats
-    import zlib
 
     from fastapi.testclient import TestClient
 
@@ -552,7 +567,9 @@ def profile(sizes: dict[str, int], top: int) -> None:
         try:
             ref = RunRef(USER, PROJECT, "phases")  # ingest creates project and run
             store.ingest(ref, [_header("phases")])
-            phase = dict.fromkeys(("gunzip", "msgpack decode", "check_records", "Store.ingest"), 0.0)
+            phase = dict.fromkeys(
+                ("gunzip", "msgpack decode", "check_records", "Store.ingest"), 0.0
+            )
             prof = cProfile.Profile()
             for body in bodies:
                 prof.enable()
