@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         help="interpreter that runs the trackio and wandb workers (default: this one)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the workers' data folders")
+    parser.add_argument(
+        "--cold", action="store_true", help="compare first runs (fresh stores) instead of warm ones"
+    )
     parser.add_argument("--json", dest="json_out", help="also write raw results to this file")
     args = parser.parse_args(argv)
 
@@ -72,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             tools=tools,
             keep=args.keep,
             json_out=args.json_out,
+            warm=not args.cold,
         )
         return 0
 
