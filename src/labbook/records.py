@@ -24,6 +24,8 @@ Kinds and their fields (every field not marked optional is present):
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import struct
 import zlib
 from collections.abc import Iterator
@@ -95,3 +97,20 @@ def iter_frames(buf: bytes | memoryview, start: int = 0) -> Iterator[tuple[int, 
             return
         yield end, seq, payload
         pos = end
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while a batch of records is decoded or transposed.
+
+    A batch is many small dicts and tuples that cannot form cycles; with them alive, the
+    collections their allocations trigger re-scan everything and can cost several times the work
+    itself. The GC is process-wide, so this only ever delays a collection, never skips one.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -9,9 +9,7 @@ columnar blocks per key at the end, with a handful of bulk statements for the wh
 from __future__ import annotations
 
 import datetime as dt
-import gc
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,26 +207,9 @@ def fresh_records(records: Sequence[rk.Record], last_seq: int) -> list[rk.Record
     return list(records[first:])
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while a batch is transposed.
-
-    Collecting creates a tuple per row and per key and none of them can form a cycle; with many
-    objects alive in the process (a caller holding a large batch) the collections the allocations
-    trigger can otherwise halve ingest speed.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def apply(conn: Connection, ref: RunRef, records: Sequence[rk.Record], now: dt.datetime) -> int:
     """Apply a batch (see the module doc); returns the run's last_seq afterwards."""
-    with _gc_paused():
+    with rk.gc_paused():
         return _apply(conn, ref, records, now)
 
 
