@@ -3,41 +3,21 @@ where ``LABBOOK_TEST_POSTGRES_URL`` is set), the app under test and the error-sh
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from databases import database as shared_database
 from labbook.store import Store
-
-PG_ENV = "LABBOOK_TEST_POSTGRES_URL"
 
 
 @contextmanager
 def database(backend: str, directory: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{directory / 'server.db'}"
-        return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} is not set")
-    schema = "lbs_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(base, poolclass=sa.NullPool)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with shared_database(backend, directory, "server") as url:
+        yield url
 
 
 class Server:

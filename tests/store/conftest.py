@@ -6,43 +6,18 @@ is set, against PostgreSQL in a schema of its own.
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from databases import database
 from labbook.store import RunRef, Store
 
-PG_ENV = "LABBOOK_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]
-
-
-@contextmanager
-def database(backend: str, directory: Path) -> Iterator[str]:
-    """A fresh, empty database of ``backend``; yields its URL and drops it afterwards."""
-    if backend == "sqlite":
-        yield f"sqlite:///{directory / 'store.db'}"
-        return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} is not set")
-    schema = "lbt_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(base, poolclass=sa.NullPool)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=BACKENDS)
