@@ -48,6 +48,8 @@ def test_log_over_http_and_read_back_bit_exact(online: LiveServer, tmp_path: Pat
     for i, v in enumerate(values):
         run.log({"loss": v, "epoch": i, "ok": i % 2 == 0, "tag": f"t{i}"})
     run.summary["best"] = 0.25
+    run.summary["diverged"] = math.nan
+    run.summary["bound"] = -math.inf
     run.save(str(src))
     run.finish()
     # Nothing went to the local store.
@@ -59,6 +61,10 @@ def test_log_over_http_and_read_back_bit_exact(online: LiveServer, tmp_path: Pat
         assert r.state == "finished"
         assert r.config == {"lr": 0.1, "layers": [1, 2]}
         assert r.summary["best"] == 0.25
+        # Non-finite summary values come back as floats, not JSON's "NaN" spelling.
+        assert math.isnan(r.summary["diverged"]) and r.summary["bound"] == -math.inf
+        listed = next(iter(api.runs("digits")))
+        assert math.isnan(listed.summary["diverged"])
         keys = {m.key: m for m in r.metric_keys()}
         assert keys["loss"].count == 300
         hist = r.history(keys=["loss", "epoch", "ok", "tag"])

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Query, Request, Response
+from pydantic import BaseModel
 
 from labbook.errors import NotFoundError, ValidationError
 from labbook.server.auth import HIDDEN, require_project
@@ -18,15 +19,26 @@ from labbook.server.schemas import (
     RunUpsertIn,
     RunUpsertOut,
 )
-from labbook.server.wire import decode_cursor, encode_cursor
+from labbook.server.wire import decode_cursor, encode_cursor, respond, wants_msgpack
 from labbook.store import RunRef
 
 router = APIRouter(tags=["runs"])
+
+
+def _answer(request: Request, model: BaseModel) -> Any:
+    """The model as JSON, or as msgpack when asked: JSON cannot carry NaN/±Inf in a summary or
+    config exactly (it spells them as strings), msgpack keeps the float64."""
+    if not wants_msgpack(request):
+        return model
+    return respond(request, model.model_dump())
+
+
 RUN = "/projects/{entity}/{project}/runs/{run}"
 
 
 @router.get("/projects/{entity}/{project}/runs", response_model=RunPage)
 def list_runs(
+    request: Request,
     entity: Entity,
     project: Project,
     store: StoreDep,
@@ -35,7 +47,7 @@ def list_runs(
     order: Annotated[str | None, Query(description="field, '-' prefix descending")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: str | None = None,
-) -> RunPage:
+) -> RunPage | Response:
     if require_project(store, principal, entity, project, "read") is None:
         raise NotFoundError(HIDDEN)  # pragma: no cover - read never passes for a missing one
     flt = None
@@ -51,52 +63,62 @@ def list_runs(
         entity, project, filters=flt, order=order or None, limit=limit + 1, offset=offset
     )
     more = len(found) > limit
-    return RunPage(
+    page = RunPage(
         items=[RunOut.of(r) for r in found[:limit]],
         next_cursor=encode_cursor(offset + limit) if more else None,
     )
+    return _answer(request, page)
 
 
 @router.put(RUN, response_model=RunUpsertOut)
 def put_run(
+    request: Request,
     entity: Entity,
     project: Project,
     run: RunId,
     store: StoreDep,
     principal: PrincipalDep,
     body: Annotated[RunUpsertIn | None, Body()] = None,
-) -> RunUpsertOut:
+) -> RunUpsertOut | Response:
     """Create the run (and its project, private) or resume it; optional name/tags/notes."""
     require_project(store, principal, entity, project, "write")
     ref = RunRef(entity, project, run)
     info, existed = store.ensure_run(ref)
     if body is not None and (body.name, body.tags, body.notes) != (None, None, None):
         info = store.update_run(ref, name=body.name, tags=body.tags, notes=body.notes)
-    return RunUpsertOut(run=RunOut.of(info), last_seq=info.last_seq, resumed=existed)
+    out = RunUpsertOut(run=RunOut.of(info), last_seq=info.last_seq, resumed=existed)
+    return _answer(request, out)
 
 
 @router.get(RUN, response_model=RunOut)
 def get_run(
-    entity: Entity, project: Project, run: RunId, store: StoreDep, principal: PrincipalDep
-) -> RunOut:
+    request: Request,
+    entity: Entity,
+    project: Project,
+    run: RunId,
+    store: StoreDep,
+    principal: PrincipalDep,
+) -> RunOut | Response:
     require_project(store, principal, entity, project, "read")
-    return RunOut.of(store.get_run(RunRef(entity, project, run)))
+    return _answer(request, RunOut.of(store.get_run(RunRef(entity, project, run))))
 
 
 @router.patch(RUN, response_model=RunOut)
 def patch_run(
+    request: Request,
     entity: Entity,
     project: Project,
     run: RunId,
     body: RunPatchIn,
     store: StoreDep,
     principal: PrincipalDep,
-) -> RunOut:
+) -> RunOut | Response:
     require_project(store, principal, entity, project, "write")
     ref = RunRef(entity, project, run)
-    return RunOut.of(
+    out = RunOut.of(
         store.update_run(ref, name=body.name, tags=body.tags, notes=body.notes, state=body.state)
     )
+    return _answer(request, out)
 
 
 @router.post(RUN + "/heartbeat", status_code=204)
