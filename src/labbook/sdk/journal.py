@@ -25,6 +25,8 @@ from labbook import records
 from labbook.errors import JournalError
 
 JOURNAL_NAME = "run.lbj"
+FRAME_RECORDS = 4096
+"""At most this many records per journal frame (a torn frame loses at most one flush anyway)."""
 ACKED_NAME = "acked.json"
 LOCK_NAME = "run.lock"
 FILES_DIR = "files"
@@ -135,18 +137,16 @@ def read_records(
     if not data.startswith(records.FILE_MAGIC):
         raise JournalError(f"{path} is not a labbook journal")
     start = len(records.FILE_MAGIC) if offset is None else max(offset, len(records.FILE_MAGIC))
-    for end, seq, payload in records.iter_frames(data, start):
-        rec = records.decode(payload)
-        rec["seq"] = seq
-        yield end, seq, rec
+    yield from records.iter_records(data, start)
 
 
 def valid_length(path: Path) -> tuple[int, int]:
     """``(bytes up to the last intact frame, last seq)``: where an appender may continue."""
     data = path.read_bytes()
-    end, last = len(records.FILE_MAGIC), 0
-    for frame_end, seq, _ in records.iter_frames(data, end):
-        end, last = frame_end, seq
+    end, last_payload = len(records.FILE_MAGIC), b""
+    for frame_end, _, payload in records.iter_frames(data, end):
+        end, last_payload = frame_end, payload
+    last = records.decode_batch(last_payload)[-1]["seq"] if last_payload else 0
     return end, last
 
 
@@ -213,24 +213,14 @@ class JournalWriter:
     def _drain(self) -> None:
         queue = self._queue
         if queue:
-            buf = self._pending
-            frame, encode = records.frame, records.encode
-            seq = self._seq
-            written_recs = self._written
+            batch: list[records.Record] = []
             while queue:
                 rec = queue.popleft()
                 if "_bytes" in rec and not self._write_file(rec):
                     continue
-                try:
-                    payload = encode(rec)
-                except (TypeError, ValueError, OverflowError) as exc:
-                    self._warn(f"labbook: dropped an unencodable {rec.get('t')!r} record: {exc}")
-                    continue
-                seq += 1
-                buf += frame(seq, payload)
-                rec["seq"] = seq
-                written_recs.append(rec)
-            self._seq = seq
+                batch.append(rec)
+            for i in range(0, len(batch), FRAME_RECORDS):
+                self._frame(batch[i : i + FRAME_RECORDS])
         if self._pending:
             try:
                 n = os.write(self._fd, self._pending)
@@ -246,6 +236,36 @@ class JournalWriter:
                 recs, self._written = self._written, []
                 if self._on_flush is not None:
                     self._on_flush(self._end, recs)
+
+    def _frame(self, chunk: list[records.Record]) -> None:
+        """Number the records and append them to the pending bytes as one frame."""
+        seq = self._seq
+        for rec in chunk:
+            seq += 1
+            rec["seq"] = seq
+        try:
+            payload = records.encode_batch(chunk)
+        except (TypeError, ValueError, OverflowError):
+            # log() validated every value, so this is rare: find the culprit, keep the rest.
+            chunk = [rec for rec in chunk if self._encodable(rec)]
+            if not chunk:
+                return
+            seq = self._seq
+            for rec in chunk:
+                seq += 1
+                rec["seq"] = seq
+            payload = records.encode_batch(chunk)
+        self._pending += records.frame(chunk[0]["seq"], payload)
+        self._seq = seq
+        self._written.extend(chunk)
+
+    def _encodable(self, rec: records.Record) -> bool:
+        try:
+            records.encode(rec)
+        except (TypeError, ValueError, OverflowError) as exc:
+            self._warn(f"labbook: dropped an unencodable {rec.get('t')!r} record: {exc}")
+            return False
+        return True
 
     def _write_file(self, rec: records.Record) -> bool:
         """Write a ``file`` record's bytes (``_bytes``, removed here) to ``files_dir/path``.

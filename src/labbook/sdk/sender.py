@@ -133,13 +133,12 @@ class Sender:
             size = 0
             base = self._offset - self._buf_start
             end = base
-            for frame_end, seq, payload in records.iter_frames(self._buf, base):
+            for frame_end, _, payload in records.iter_frames(self._buf, base):
                 end = frame_end
-                if seq <= self.acked_seq:
+                fresh = [r for r in records.decode_batch(payload) if r["seq"] > self.acked_seq]
+                if not fresh:
                     continue
-                rec = records.decode(payload)
-                rec["seq"] = seq
-                batch.append(rec)
+                batch.extend(fresh)
                 size += len(payload)
                 if size >= self.batch_bytes:
                     break

@@ -74,11 +74,12 @@ def run_header(run_dir: RunDir) -> tuple[RunRef, str | None, int]:
         if first is None:
             first = payload
         last, last_payload = seq, payload
-    head = records.decode(first) if first is not None else {}
+    head = records.decode_batch(first)[0] if first is not None else {}
     if head.get("t") != records.RUN:
         raise JournalError(f"{run_dir.journal} holds no run header record; nothing to sync")
     ref = RunRef(head["entity"], head["project"], head["id"])
-    tail = records.decode(last_payload)
+    tail = records.decode_batch(last_payload)[-1]
+    last = tail["seq"]
     exited = str(tail.get("state", "finished")) if tail.get("t") == records.EXIT else None
     return ref, exited, last
 
@@ -90,7 +91,7 @@ def _append_crash(run_dir: RunDir) -> int:
     with open(run_dir.journal, "r+b") as f:
         f.truncate(length)
         f.seek(length)
-        f.write(records.frame(last + 1, records.encode(rec)))
+        f.write(records.frame(last + 1, records.encode_batch([{**rec, "seq": last + 1}])))
         f.flush()
         os.fsync(f.fileno())
     return last + 1
