@@ -513,3 +513,32 @@ def test_console_rich_console_prints(tmp_path: Path) -> None:
             console = rich_console.Console(force_terminal=False, color_system=None)
             console.print("[bold]loss[/bold] 0.5")
         assert log.read_text() == "loss 0.5\n"
+
+
+def test_git_state_leaves_out_excluded_folders(tmp_path: Path) -> None:
+    import subprocess as sp
+
+    from labbook.sdk.capture import git_state
+
+    repo = tmp_path / "excl"
+    repo.mkdir()
+    g = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
+    sp.run([*g, "init", "-q"], check=True)
+    (repo / "train.py").write_text("a = 1\n")
+    sp.run([*g, "add", "."], check=True)
+    sp.run([*g, "commit", "-qm", "init"], check=True)
+    runs = repo / "labbook" / "run-1"
+    runs.mkdir(parents=True)
+    (runs / "acked.json").write_text("{}\n")
+    clean = git_state(repo, exclude=[repo / "labbook"])
+    assert clean is not None and clean.dirty is False and clean.diff == ""
+    unfiltered = git_state(repo)
+    assert (
+        unfiltered is not None
+        and unfiltered.dirty
+        and "labbook/run-1/acked.json" in unfiltered.diff
+    )
+    (repo / "train.py").write_text("a = 2\n")
+    changed = git_state(repo, exclude=[repo / "labbook"])
+    assert changed is not None and changed.dirty and "+a = 2" in changed.diff
+    assert "labbook/" not in changed.diff

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO, cast
@@ -165,13 +165,30 @@ def strip_credentials(url: str) -> str:
     return url
 
 
-def _untracked_text_files(root: Path) -> list[str]:
+def _prefixes(root: Path, exclude: Sequence[Path]) -> tuple[str, ...]:
+    """Repo-relative ``dir/`` prefixes of ``exclude`` (labbook's own run folders in the repo).
+
+    Filtered in Python: pathspec magic is off (GIT_LITERAL_PATHSPECS) so file names are literal.
+    """
+    out = []
+    for p in exclude:
+        try:
+            out.append(Path(p).resolve().relative_to(root).as_posix().rstrip("/") + "/")
+        except ValueError:
+            continue
+    return tuple(out)
+
+
+def _untracked_text_files(root: Path, exclude: Sequence[Path] = ()) -> list[str]:
     _, out = _git(root, "ls-files", "--others", "--exclude-standard", "-z")
+    skip = _prefixes(root, exclude)
     picked: list[str] = []
     for raw in out.split(b"\0"):
         if not raw:
             continue
         name = os.fsdecode(raw)
+        if skip and name.startswith(skip):
+            continue
         path = root / name
         try:
             if path.is_symlink() or not path.is_file():
@@ -189,7 +206,7 @@ def _untracked_text_files(root: Path) -> list[str]:
     return picked
 
 
-def _diff(root: Path) -> str:
+def _diff(root: Path, exclude: Sequence[Path] = ()) -> str:
     """``git diff HEAD`` plus untracked text files as new-file hunks.
 
     Untracked files are marked intent-to-add in a *copy* of the index (GIT_INDEX_FILE), so one
@@ -201,7 +218,7 @@ def _diff(root: Path) -> str:
         "diff", "HEAD", "--no-color", "--no-ext-diff", "--no-textconv", "--no-relative",
         "--src-prefix=a/", "--dst-prefix=b/",
     ]  # fmt: skip
-    untracked = _untracked_text_files(root)
+    untracked = _untracked_text_files(root, exclude)
     if not untracked:
         return _git(root, *diff_args)[1].decode("utf-8", errors="replace")
     with tempfile.TemporaryDirectory(prefix="labbook-git-") as tmp:
@@ -218,8 +235,12 @@ def _diff(root: Path) -> str:
         return _git(root, *diff_args, index_file=index)[1].decode("utf-8", errors="replace")
 
 
-def git_state(path: str | Path) -> GitState | None:
-    """Snapshot the repository containing ``path``; None when there is none or git misbehaves."""
+def git_state(path: str | Path, exclude: Sequence[Path] = ()) -> GitState | None:
+    """Snapshot the repository containing ``path``; None when there is none or git misbehaves.
+
+    ``exclude``: folders left out of the diff and the dirty check — labbook's own journal folder
+    when the script runs inside the repo (its files change while git reads them).
+    """
     try:
         start = Path(path).resolve()
         if not start.is_dir():
@@ -232,13 +253,19 @@ def git_state(path: str | Path) -> GitState | None:
         branch = _text(out) if code == 0 else None  # 1: detached HEAD
         code, out = _git(root, "config", "--get", "remote.origin.url", ok_codes=(0, 1))
         remote = strip_credentials(_text(out)) if code == 0 and out.strip() else None
-        _, status = _git(root, "status", "--porcelain", "--untracked-files=normal")
+        _, status = _git(root, "status", "--porcelain", "--untracked-files=normal", "-z")
+        skip = _prefixes(root, exclude)
+        changed = [
+            e
+            for e in status.split(b"\0")
+            if e and not os.fsdecode(e[3:]).startswith(skip or ("\0",))
+        ]
         return GitState(
             commit=commit,
             branch=branch or None,
             remote=remote,
-            dirty=bool(status.strip()),
-            diff=_diff(root),
+            dirty=bool(changed),
+            diff=_diff(root, exclude),
             root=str(root),
         )
     except Exception:

@@ -435,7 +435,7 @@ def _capture(s: Settings, run_dir: RunDir, writer: JournalWriter, started: float
     if s.capture_system:
         meta.update(capture.system_metadata())
     if s.capture_git:
-        git = capture.git_state(Path.cwd())
+        git = capture.git_state(Path.cwd(), exclude=[run_dir.path.parent])
         if git is not None:
             meta["git"] = git.to_dict()
             if git.diff:
