@@ -44,7 +44,6 @@ FILE = "file"
 HEARTBEAT = "hb"
 EXIT = "exit"
 
-KINDS = frozenset({RUN, HISTORY, SYSTEM, CONFIG, SUMMARY, META, UPDATE, FILE, HEARTBEAT, EXIT})
 
 Record = dict[str, Any]
 

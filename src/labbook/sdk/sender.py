@@ -163,9 +163,6 @@ class Sender:
         self._thread = threading.Thread(target=self._loop, name="labbook-sender", daemon=True)
         self._thread.start()
 
-    def notify(self, _seq: int = 0) -> None:
-        self._wake.set()
-
     def _loop(self) -> None:
         try:
             self._run_loop()
