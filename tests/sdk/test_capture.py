@@ -6,6 +6,7 @@ import importlib.metadata
 import io
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -227,15 +228,35 @@ def test_requirements_lists_installed_versions() -> None:
     assert text.endswith("\n")
 
 
-def test_requirements_dedupes_first_wins(monkeypatch: pytest.MonkeyPatch) -> None:
-    class Dist:
-        def __init__(self, name: str | None, version: str) -> None:
-            self.metadata = {"Name": name}
-            self.version = version
+def _dist_info(root: Path, folder: str, metadata: str, filename: str = "METADATA") -> None:
+    d = root / folder
+    d.mkdir(parents=True)
+    (d / filename).write_text(metadata)
 
-    fakes = [Dist("Zeta", "1"), Dist("alpha_pkg", "2"), Dist("Alpha-Pkg", "3"), Dist(None, "4")]
-    monkeypatch.setattr(capture.importlib.metadata, "distributions", lambda: iter(fakes))
-    assert requirements() == "alpha_pkg==2\nZeta==1\n"
+
+def test_requirements_dedupes_first_wins(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    _dist_info(first, "zeta-1.dist-info", "Metadata-Version: 2.1\nName: Zeta\nVersion: 1\n")
+    _dist_info(first, "alpha_pkg-2.dist-info", "Name: alpha_pkg\nVersion: 2\n\nName: body\n")
+    _dist_info(second, "Alpha_Pkg-3.dist-info", "Name: Alpha-Pkg\nVersion: 3\n")
+    _dist_info(second, "broken-4.dist-info", "Summary: no name here\n")
+    assert requirements([str(first), str(second)]) == "alpha_pkg==2\nZeta==1\n"
+
+
+def test_requirements_reads_egg_info_and_crlf_headers(tmp_path: Path) -> None:
+    _dist_info(tmp_path, "old.egg-info", "Name: old\r\nVersion: 0.9\r\n\r\nbody", "PKG-INFO")
+    assert requirements([str(tmp_path)]) == "old==0.9\n"
+
+
+def test_requirements_agree_with_importlib_metadata() -> None:
+    """The header shortcut gives what the full metadata parser gives, for every installed
+    distribution (the first of each name, as on import)."""
+    expected: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"]
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        expected.setdefault(key, f"{name}=={dist.version}")
+    assert requirements().splitlines() == sorted(expected.values(), key=lambda x: (x.lower(), x))
 
 
 # --------------------------------------------------------------------------- console

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from databases import database
 from labbook.store import RunRef, Store
 from labbook.store.engine import (
     HEAD_REVISION,
@@ -22,6 +24,7 @@ from labbook.store.engine import (
     head_revision,
     migrations_config,
     stored_revision,
+    upgrade,
 )
 from labbook.store.schema import metadata
 
@@ -48,8 +51,9 @@ def test_upgrade_from_empty_matches_schema(store_url: str) -> None:
         assert current_revision(bare.engine) is None
     finally:
         bare.close()
-    store = Store.open(store_url)
+    store = Store(store_url)
     try:
+        upgrade(store.engine, create_fresh=False)  # replay every migration
         assert current_revision(store.engine) == head_revision() == HEAD_REVISION
         assert stored_revision(store.engine) == HEAD_REVISION
         assert set(sa.inspect(store.engine).get_table_names()) >= TABLES
@@ -59,6 +63,58 @@ def test_upgrade_from_empty_matches_schema(store_url: str) -> None:
         assert diff == [], diff
     finally:
         store.close()
+
+
+def _schema(engine: sa.Engine) -> dict[str, Any]:
+    """Everything the database reports about its tables, in a comparable form."""
+    insp = sa.inspect(engine)
+    out: dict[str, Any] = {}
+    for table in sorted(insp.get_table_names()):
+        out[table] = {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                for c in insp.get_columns(table)
+            ],
+            "pk": insp.get_pk_constraint(table),
+            "fks": sorted(insp.get_foreign_keys(table), key=repr),
+            "indexes": sorted(insp.get_indexes(table), key=lambda i: str(i["name"])),
+            "uniques": sorted(insp.get_unique_constraints(table), key=lambda u: str(u["name"])),
+            "checks": sorted(insp.get_check_constraints(table), key=lambda c: str(c["name"])),
+        }
+    return out
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_fresh_database_is_created_as_the_migrations_build_it(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Store.open`` on an empty database creates the declared tables and stamps head instead
+    of replaying the migrations (no Alembic import); the result is the replayed schema."""
+    with (
+        database(backend, tmp_path, "replayed") as replayed_url,
+        database(backend, tmp_path, "created") as created_url,
+    ):
+        replayed = Store(replayed_url)
+        upgrade(replayed.engine, create_fresh=False)
+        real_import = builtins.__import__
+
+        def no_alembic(name: str, *args: Any, **kwargs: Any) -> Any:
+            assert not name.startswith("alembic"), "a fresh database imported Alembic"
+            return real_import(name, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "__import__", no_alembic)
+        created = Store.open(created_url)
+        monkeypatch.undo()
+        try:
+            assert stored_revision(created.engine) == current_revision(created.engine) == "0002"
+            assert set(_schema(created.engine)) >= TABLES
+            assert _schema(created.engine) == _schema(replayed.engine)
+            # and later migrations start from the stamped revision: nothing left to do
+            upgrade(created.engine, create_fresh=False)
+            assert _schema(created.engine) == _schema(replayed.engine)
+        finally:
+            created.close()
+            replayed.close()
 
 
 def test_downgrade_then_upgrade(store_url: str, ref: RunRef, journal: Any) -> None:
