@@ -110,3 +110,23 @@ def test_integrations_load_on_first_use_and_not_at_import() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["[]", "ok"]
+
+
+def test_import_and_cli_start_do_not_load_the_sdk_layers() -> None:
+    """``import labbook`` and ``labbook --version`` stay light: the Store (SQLAlchemy), the
+    settings (pydantic) and numpy load on first use, not at import (a second of CPU here)."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import labbook, labbook.cli.main
+        heavy = {"sqlalchemy", "pydantic", "pydantic_settings", "numpy", "yaml", "rich", "msgspec"}
+        print(sorted(heavy & set(sys.modules)))
+        assert labbook.Settings.__name__ == "Settings"  # and they do load on use
+        assert "pydantic_settings" in sys.modules
+        assert labbook.init.__module__ == "labbook.sdk.session"
+        print("ok")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[]", "ok"]

@@ -6,11 +6,11 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from labbook import plot
 from labbook.errors import (
     ConfigValueChangeError,
     LabbookError,
@@ -18,15 +18,17 @@ from labbook.errors import (
     UsageError,
     ValidationError,
 )
-from labbook.integrations.torch import unwatch, watch
-from labbook.sdk.api import Api
-from labbook.sdk.config import Config
-from labbook.sdk.credentials import login
-from labbook.sdk.media import Histogram, Image, Table
-from labbook.sdk.run import Run
-from labbook.sdk.session import active_run, init
-from labbook.sdk.summary import Summary
-from labbook.settings import Settings
+
+if TYPE_CHECKING:
+    from labbook import plot
+    from labbook.integrations.torch import unwatch, watch
+    from labbook.sdk.api import Api
+    from labbook.sdk.config import Config
+    from labbook.sdk.credentials import login
+    from labbook.sdk.media import Histogram, Image, Table
+    from labbook.sdk.run import Run
+    from labbook.sdk.session import init
+    from labbook.settings import Settings
 
 __version__ = "0.1.0"
 
@@ -60,7 +62,7 @@ __all__ = [
 
 
 def _require_run() -> Any:
-    run = active_run()
+    run = _active_run()
     if run is None:
         raise UsageError("no active run: call labbook.init() first")
     return run
@@ -73,7 +75,7 @@ def log(data: dict[str, Any], step: int | None = None, commit: bool | None = Non
 
 def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
     """Finish the active run, if any."""
-    run = active_run()
+    run = _active_run()
     if run is not None:
         run.finish(exit_code)
 
@@ -86,7 +88,30 @@ def save(glob_str: str, base_path: str | None = None, policy: str = "live") -> l
     return list(_require_run().save(glob_str, base_path=base_path, policy=policy))
 
 
-_LAZY_SUBMODULES = frozenset({"keras", "sklearn"})
+_LAZY_SUBMODULES = frozenset({"keras", "sklearn", "plot"})
+
+# The SDK's layers (the Store and SQLAlchemy, pydantic settings, numpy) load on first use, so
+# ``import labbook`` and ``labbook --version`` cost milliseconds, not a second; ``init`` pays once.
+_LAZY_NAMES = {
+    "Api": "labbook.sdk.api",
+    "Config": "labbook.sdk.config",
+    "Histogram": "labbook.sdk.media",
+    "Image": "labbook.sdk.media",
+    "Run": "labbook.sdk.run",
+    "Settings": "labbook.settings",
+    "Summary": "labbook.sdk.summary",
+    "Table": "labbook.sdk.media",
+    "init": "labbook.sdk.session",
+    "login": "labbook.sdk.credentials",
+    "unwatch": "labbook.integrations.torch",
+    "watch": "labbook.integrations.torch",
+}
+
+
+def _active_run() -> Any:
+    from labbook.sdk.session import active_run as current
+
+    return current()
 
 
 class _Module(types.ModuleType):
@@ -95,19 +120,23 @@ class _Module(types.ModuleType):
 
     @property
     def run(self) -> Any:
-        return active_run()
+        return _active_run()
 
     @property
     def config(self) -> Any:
-        run = active_run()
+        run = _active_run()
         if run is None:
+            from labbook.sdk.config import Config
+
             return Config({}, _preinit_config)
         return run.config
 
     @property
     def summary(self) -> Any:
-        run = active_run()
+        run = _active_run()
         if run is None:
+            from labbook.sdk.summary import Summary
+
             return Summary({}, _preinit_summary)
         return run.summary
 
@@ -115,9 +144,11 @@ class _Module(types.ModuleType):
         # Integrations import their framework, so they load on first use:
         # ``labbook.keras.Callback`` works after a plain ``import labbook``.
         if name in _LAZY_SUBMODULES:
-            import importlib
-
             return importlib.import_module(f"labbook.{name}")
+        if name in _LAZY_NAMES:
+            value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+            self.__dict__[name] = value  # later lookups skip __getattr__
+            return value
         raise AttributeError(f"module 'labbook' has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:

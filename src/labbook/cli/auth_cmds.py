@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from labbook.settings import Settings
+if TYPE_CHECKING:
+    from labbook.settings import Settings
 
 
 def _settings(ctx: click.Context) -> Settings:

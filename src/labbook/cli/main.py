@@ -5,27 +5,21 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
 from labbook import __version__
 from labbook.cli import auth_cmds, server_cmds
 from labbook.errors import LabbookError
-from labbook.settings import Settings
+
+if TYPE_CHECKING:
+    from labbook.settings import Settings
 
 
 def _settings(ctx: click.Context) -> Settings:
+    from labbook.settings import Settings
+
     obj = ctx.ensure_object(dict)
     if "settings" not in obj:
         overrides: dict[str, Any] = {}
@@ -63,6 +57,16 @@ def cli(ctx: click.Context, data_dir: str | None, db: str | None) -> None:
 @click.pass_context
 def sync(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Upload run journals (offline, crashed or interrupted runs). Safe to repeat."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     from labbook.sdk.sync import find_run_dirs, sync_run
 
     settings = _settings(ctx)
@@ -101,6 +105,9 @@ def runs_cmd(
     ctx: click.Context, project: str, filters: str | None, order: str | None, limit: int
 ) -> None:
     """List a project's runs (PROJECT or ENTITY/PROJECT)."""
+    from rich.console import Console
+    from rich.table import Table
+
     from labbook.sdk.api import Api
 
     try:
@@ -132,6 +139,9 @@ def run_group() -> None:
 @click.pass_context
 def run_show(ctx: click.Context, path: str) -> None:
     """Show a run (ENTITY/PROJECT/ID or PROJECT/ID): state, config, summary, metrics, files."""
+    from rich.console import Console
+    from rich.table import Table
+
     from labbook.sdk.api import Api
 
     with Api(_settings(ctx)) as api:

@@ -12,15 +12,17 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from labbook.errors import LabbookError
-from labbook.settings import Settings
 
 if TYPE_CHECKING:
+    from labbook.settings import Settings
     from labbook.store import Store
 
 _db_option = click.option("--db", "db", default=None, help="Store URL (default: the data dir's).")
 
 
 def _settings(ctx: click.Context, db: str | None = None, **fields: Any) -> Settings:
+    from labbook.settings import Settings
+
     root = ctx.find_root().obj or {}
     overrides: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
     if root.get("dir"):
