@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 WORKER = Path(__file__).with_name("_compare_workers.py")
-ALL_TOOLS = ("labbook", "trackio", "wandb", "baseline")
+ALL_TOOLS = ("labbook", "trackio", "wandb", "baseline", "stack")
 DEFAULT_TOOLS = ("labbook", "trackio", "wandb")
 LOG_TARGET = 5.0
 """labbook should spend at least this many times less time inside log() than trackio."""
@@ -212,7 +212,7 @@ def report(by_tool: dict[str, list[dict[str, Any]]], reps: int, steps: int, keys
         return
     print()
     print(f"{'ratio vs labbook':<18} {'log() time':>12} {'process CPU':>12}")
-    for tool in ("trackio", "wandb", "baseline"):
+    for tool in ("trackio", "wandb", "baseline", "stack"):
         if tool not in medians:
             continue
         log_r = _ratio(medians[tool]["log_total_s"], base["log_total_s"])
@@ -230,6 +230,12 @@ def report(by_tool: dict[str, list[dict[str, Any]]], reps: int, steps: int, keys
         ):
             verdict = "MET" if got is not None and got >= target else "NOT MET"
             print(f"target {name}: trackio/labbook >= {target:.0f}x: {_fmt(got, '.2f')}x {verdict}")
+        if "stack" in medians:
+            best = _ratio(medians["trackio"]["process_cpu_s"], medians["stack"]["process_cpu_s"])
+            print(
+                f"best process-CPU ratio a run on labbook's stack can reach (trackio/stack, "
+                f"logging costing nothing): {_fmt(best, '.2f')}x"
+            )
 
 
 # --------------------------------------------------------------------------- entry point
@@ -276,8 +282,9 @@ def compare(
     if unknown:
         raise SystemExit(f"unknown tool(s): {', '.join(unknown)} (choose from {ALL_TOOLS})")
     subreaper = _become_subreaper()
-    # baseline runs under the competitors' interpreter: it needs only numpy
-    pythons = {t: labbook_python if t == "labbook" else compare_python for t in tools}
+    # baseline runs under the competitors' interpreter (it needs only numpy); stack needs
+    # labbook's dependencies
+    pythons = {t: labbook_python if t in ("labbook", "stack") else compare_python for t in tools}
     print(
         f"comparing {', '.join(tools)}: {reps} reps x {steps:,} steps x {keys} scalars, "
         f"{'warm store (one earlier run)' if warm else 'cold store (first run)'}"

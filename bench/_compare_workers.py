@@ -5,7 +5,10 @@ Usage::
     python bench/_compare_workers.py TOOL STEPS KEYS OUTDIR
 
 TOOL is ``labbook``, ``trackio`` or ``wandb`` (or ``baseline``: no tracker, ``log()`` is a
-no-op function, which shows the fixed cost of the interpreter, numpy and the loop itself).
+no-op function, which shows the fixed cost of the interpreter, numpy and the loop itself; or
+``stack``: the baseline plus importing the libraries labbook's logging path is built on, by
+DESIGN.md — SQLAlchemy for the Store, pydantic-settings for Settings, msgspec, PyYAML, psutil —
+which is the least whole-process CPU any labbook run can use).
 
 The worker points every place the tool writes (store, caches, config) into OUTDIR, imports the
 tool, starts one run, logs STEPS rows of KEYS float scalars (``m0``, ``m1``, ...), times each
@@ -40,7 +43,7 @@ from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-TOOLS = ("labbook", "trackio", "wandb", "baseline")
+TOOLS = ("labbook", "trackio", "wandb", "baseline", "stack")
 PROJECT = "log-overhead-bench"
 
 
@@ -207,11 +210,22 @@ def _baseline(outdir: Path, steps: int, config: dict[str, Any]) -> Adapter:
     return log, lambda: None, lambda: None, {}
 
 
+def _stack(outdir: Path, steps: int, config: dict[str, Any]) -> Adapter:
+    import msgspec  # noqa: F401
+    import psutil  # noqa: F401
+    import pydantic_settings  # noqa: F401
+    import sqlalchemy  # noqa: F401
+    import yaml  # noqa: F401
+
+    return _baseline(outdir, steps, config)
+
+
 ADAPTERS: dict[str, Callable[[Path, int, dict[str, Any]], Adapter]] = {
     "labbook": _labbook,
     "trackio": _trackio,
     "wandb": _wandb,
     "baseline": _baseline,
+    "stack": _stack,
 }
 
 

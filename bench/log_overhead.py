@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         "--tools",
         default="labbook,trackio,wandb",
         help="comma-separated tools to compare (default: labbook,trackio,wandb; "
-        "'baseline' adds a no-op log() to show the fixed cost)",
+        "'baseline' adds a no-op log() to show the fixed cost, 'stack' the same plus the "
+        "imports of labbook's required libraries: the floor of labbook's process CPU)",
     )
     parser.add_argument(
         "--labbook-python",

@@ -319,13 +319,20 @@ def test_run_from_another_process_permissions_and_server_kill(
 
     # SIGKILL replica A while a script logs through it; restart it on the same port.
     child = _child(env, a.url, keys["alice"], "600", "killed1", "0.005")
-    time.sleep(1.0)
+    assert child.stdout is not None
+    # Kill only once the run is started (the child prints its entity after init): a server
+    # down during init is another case (the entity falls back to the local user).
+    assert child.stdout.readline().strip() == "alice"
+    time.sleep(0.5)
     a.kill()
     time.sleep(1.0)
     a.start()
     out, err = child.communicate(timeout=180)
     assert child.returncode == 0, err
-    metrics = httpx.get(b.url + f"{path}/killed1/metrics", headers=owner, timeout=30).json()
+    assert out.split() == ["done"]
+    got = httpx.get(b.url + f"{path}/killed1/metrics", headers=owner, timeout=30)
+    assert got.status_code == 200, (got.text, out, err, a.log.read_text()[-3000:])
+    metrics = got.json()
     counts = {m["key"]: m["count"] for m in metrics if not m["key"].startswith("system/")}
     assert counts == {"loss": 600, "i": 600}, (err, a.log.read_text()[-3000:])
     hist = httpx.get(
