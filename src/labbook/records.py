@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import struct
 import zlib
 from collections.abc import Iterator
@@ -75,8 +76,11 @@ def decode_batch(payload: bytes) -> list[Record]:
     recs = _decoder.decode(payload)
     if isinstance(recs, dict):
         recs = [recs]
-    if not isinstance(recs, list) or not all(
-        isinstance(r, dict) and type(r.get("seq")) is int for r in recs
+    # Type checks by set of types: one pass in C per check instead of a generator step per record.
+    if (
+        type(recs) is not list
+        or not set(map(type, recs)) <= {dict}
+        or not set(map(type, map(dict.get, recs, itertools.repeat("seq")))) <= {int}
     ):
         raise ValueError("journal payload is not a batch of records")
     return recs

@@ -391,3 +391,50 @@ def test_two_runs_are_independent(store: Store, new_journal: Any) -> None:
     assert store.history(a)["x"].values.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert set(store.history(b)) == {"x", "y"}
     assert np.array_equal(store.history(b)["x"].values, [0.0, -1.0, -2.0])
+
+
+def test_mixed_batch_equals_record_by_record(make_store: Any, journal: Any) -> None:
+    """A batch mixing history and system rows with other records (a run's first batch, a
+    replayed journal) takes the columnar path; the outcome is that of applying each record on
+    its own."""
+    ref_a, ref_b = RunRef("alice", "digits", "batched"), RunRef("alice", "digits", "single")
+
+    def sys_row(step: int, cpu: float) -> dict[str, Any]:
+        return journal._rec("sys", step=step, ts=journal.t0 + step, d={"system/cpu": cpu})
+
+    recs = [
+        journal.run(),
+        journal.config({"lr": 0.1}),
+        *journal.rows(50, loss=lambda i: 1.0 / (i + 1), acc=lambda i: i / 100),
+        sys_row(0, 12.5),
+        journal.meta({"host": "h"}),
+        journal.hb(),
+        *journal.rows(30, start=50, loss=lambda i: float(i), text=lambda i: f"t{i}"),
+        sys_row(1, 99.0),
+        journal.h(80, {"acc": math.nan}),
+        journal.exit(),
+    ]
+    store = make_store()
+    store.ingest(ref_a, [dict(r) for r in recs])
+    for r in recs:
+        store.ingest(ref_b, [dict(r)])
+    a, b = store.get_run(ref_a), store.get_run(ref_b)
+    assert a.summary.keys() == b.summary.keys() == {"loss", "acc", "text"}
+    assert a.summary["loss"] == 79.0 and a.summary["text"] == "t79"
+    assert math.isnan(a.summary["acc"]) and math.isnan(b.summary["acc"])
+    assert (
+        (a.config, a.metadata, a.state)
+        == (b.config, b.metadata, b.state)
+        == (
+            {"lr": 0.1},
+            {"host": "h"},
+            "finished",
+        )
+    )
+    ha, hb = store.history(ref_a), store.history(ref_b)
+    assert set(ha) == set(hb) == {"loss", "acc", "text", "system/cpu"}
+    for key in ha:
+        assert ha[key].steps.tolist() == hb[key].steps.tolist(), key
+        np.testing.assert_array_equal(ha[key].values, hb[key].values)
+    assert ha["system/cpu"].values.tolist() == [12.5, 99.0]
+    assert len(ha["loss"].steps) == 80

@@ -213,6 +213,9 @@ def apply(conn: Connection, ref: RunRef, records: Sequence[rk.Record], now: dt.d
         return _apply(conn, ref, records, now)
 
 
+_ROW_KINDS = frozenset({rk.HISTORY, rk.SYSTEM})
+
+
 def _apply(conn: Connection, ref: RunRef, records: Sequence[rk.Record], now: dt.datetime) -> int:
     run = lock_run(conn, ref, now)
     todo = fresh_records(records, run.last_seq)
@@ -234,6 +237,19 @@ def _apply(conn: Connection, ref: RunRef, records: Sequence[rk.Record], now: dt.
         collected = collect_history(hrows)
         summary.update(collected.last_values())
         todo = []
+    elif rk.SUMMARY not in kinds and kinds & _ROW_KINDS:
+        # History among other records (a run's first batch, a journal replayed by sync): the
+        # rows still go columnar. Only summary records must be ordered against history rows,
+        # and there are none, so the rows' summary effect can be applied in one go.
+        hrows = [r for r in todo if r.get("t") in _ROW_KINDS]
+        collected = collect_history(hrows)
+        if rk.SYSTEM in kinds:  # system rows own their keys and leave the summary alone
+            for r in hrows:
+                if r["t"] == rk.HISTORY:
+                    summary.update(r["d"])
+        else:
+            summary.update(collected.last_values())
+        todo = [r for r in todo if r.get("t") not in _ROW_KINDS]
     for r in todo:
         try:
             exited = _apply_one(r, run, config, summary, meta, hrows, file_recs, now) or exited
