@@ -35,6 +35,17 @@ def test_runs_table_lists_runs_with_config_and_summary(logged: labbook.Run) -> N
     assert "lr=0.1" in out.output and "loss=0.05" in out.output
 
 
+def test_runs_table_shows_media_by_kind_and_size(tmp_path: Path) -> None:
+    run = labbook.init(project="media", settings=Settings(capture_console=False))
+    run.log({"preds": labbook.Table(columns=["truth", "guess"], data=[[1, 2], [3, 4], [5, 6]])})
+    run.log({"loss": 0.25})
+    run.finish()
+    out = CliRunner().invoke(cli, ["runs", "media"], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "preds=<table 3x2>" in out.output and "loss=0.25" in out.output
+    assert "sha256" not in out.output  # not the reference's storage fields
+
+
 def test_runs_filter_and_bad_filter(logged: labbook.Run) -> None:
     out = CliRunner().invoke(
         cli, ["runs", "cli", "--filter", '{"config.lr": {"$gt": 0.5}}'], terminal_width=200

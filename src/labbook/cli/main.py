@@ -35,6 +35,10 @@ def _settings(ctx: click.Context) -> Settings:
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}" if math.isfinite(v) else str(v)
+    if isinstance(v, dict) and isinstance(v.get("_type"), str):
+        # A logged media value (table, image, plot): its kind and size, not its storage fields.
+        shape = f" {v['nrows']}x{len(v['columns'])}" if "nrows" in v and "columns" in v else ""
+        return f"<{v['_type']}{shape}>"
     if isinstance(v, dict | list):
         return json.dumps(v, default=str)
     return "" if v is None else str(v)
