@@ -48,6 +48,59 @@ EXIT = "exit"
 
 Record = dict[str, Any]
 
+
+class HistoryRow(msgspec.Struct, gc=False):
+    """An ``h`` record as ``Run.log`` makes it; encodes to the same msgpack map as the dict form.
+
+    Why not a dict: a row lives from ``log()`` until the sender has stored it, a flush interval
+    or more, which is long enough to be promoted to the GC's oldest generation. Promotions are
+    what trigger full collections (a scan of every object in the process: tens of ms beside
+    torch), on whichever thread allocates, holding the GIL, so they land inside ``log()``.
+    ``gc=False`` keeps rows out of the collector altogether. A row holds only its values dict,
+    which never refers back to it, so it cannot be part of a cycle.
+
+    Item access (``row["seq"]``, ``row.get("t")``) lets the writer and the sender treat it like
+    the other records; sinks that need a real dict call :func:`as_dict`.
+    """
+
+    step: int
+    ts: float
+    rt: float
+    d: dict[str, Any]
+    t: str = HISTORY
+    seq: int = 0
+
+    def __getitem__(self, key: str) -> Any:
+        if key in _ROW_FIELDS:
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key not in _ROW_FIELDS:
+            raise KeyError(key)
+        setattr(self, key, value)
+
+    def __contains__(self, key: object) -> bool:
+        return key in _ROW_FIELDS
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in _ROW_FIELDS else default
+
+
+_ROW_FIELDS = frozenset(HistoryRow.__struct_fields__)
+
+AnyRecord = Record | HistoryRow
+"""What travels from ``Run`` through the journal writer and the sender to a sink."""
+
+
+def as_dict(rec: AnyRecord) -> Record:
+    """The plain-dict form of a record (the form the Store ingests and readers decode)."""
+    if type(rec) is dict:
+        return rec
+    assert isinstance(rec, HistoryRow)
+    return {"t": rec.t, "seq": rec.seq, "step": rec.step, "ts": rec.ts, "rt": rec.rt, "d": rec.d}
+
+
 # Journal framing: a file header, then frames of <u32 payload length> <u32 crc32> <u64 seq> payload
 # The CRC covers seq and payload, so a torn or corrupted tail is detected and reading stops there.
 FILE_MAGIC = b"LBJOURN1"
@@ -58,12 +111,12 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder()
 
 
-def encode(record: Record) -> bytes:
+def encode(record: AnyRecord) -> bytes:
     """One record's msgpack bytes (what the sinks send; also the encodability check)."""
     return _encoder.encode(record)
 
 
-def encode_batch(batch: list[Record]) -> bytes:
+def encode_batch(batch: list[AnyRecord]) -> bytes:
     """A journal frame's payload: the records (each carrying its ``seq``) as one msgpack array.
 
     One encode and one CRC per writer flush instead of per record: the writer's CPU competes

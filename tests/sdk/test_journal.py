@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 
+import pytest
+
+import labbook
 from labbook import records
 from labbook.sdk.journal import JournalWriter, read_records, valid_length
 
@@ -74,3 +78,42 @@ def test_seq_continues_from_start_seq(tmp_path: Path) -> None:
     w.put({"t": "hb", "ts": 2.0})
     w.close()
     assert [seq for _, seq, _ in read_records(path)] == [42, 43]
+
+
+def test_history_rows_encode_as_the_dict_form_and_stay_out_of_the_gc(tmp_path: Path) -> None:
+    """``log()`` hands the writer HistoryRow objects: journaled, they read back as the plain
+    ``h`` dicts, and in flight they are invisible to the cyclic GC (a row lives long enough to
+    reach its oldest generation, whose growth triggers full collections inside ``log()``)."""
+    row = records.HistoryRow(3, 1.5, 0.25, {"x": 1.0, "n": 2, "s": "a", "nan": float("nan")})
+    as_dict = {"t": "h", "seq": 0, "step": 3, "ts": 1.5, "rt": 0.25, "d": row.d}
+    assert not gc.is_tracked(row) and gc.is_tracked(as_dict)
+    assert repr(records.as_dict(row)) == repr(as_dict)  # repr: NaN != NaN
+    assert (row["t"], row.get("step"), row.get("nope", 7), "seq" in row, "_bytes" in row) == (
+        "h",
+        3,
+        7,
+        True,
+        False,
+    )
+    with pytest.raises(KeyError):
+        row["nope"]
+    path = tmp_path / "run.lbj"
+    w = JournalWriter(path, flush_interval=0.02)
+    w.put(row)
+    w.put({"t": "hb", "ts": 2.0})
+    w.close()
+    back = [rec for _, _, rec in read_records(path)]
+    expected = [dict(as_dict, seq=1), {"t": "hb", "ts": 2.0, "seq": 2}]
+    assert [repr(sorted(r.items())) for r in back] == [repr(sorted(r.items())) for r in expected]
+
+
+def test_log_puts_untracked_rows(tmp_path: Path) -> None:
+    run = labbook.init(project="gc", mode="offline", dir=str(tmp_path))
+    seen: list[object] = []
+    put = run._put
+    run._put = lambda rec: (seen.append(rec), put(rec))[1]
+    run.log({"loss": 0.5, "nested": {"acc": 1}})
+    run.finish()
+    rows = [r for r in seen if isinstance(r, records.HistoryRow)]
+    assert len(rows) == 1 and rows[0].d == {"loss": 0.5, "nested/acc": 1}
+    assert not gc.is_tracked(rows[0])

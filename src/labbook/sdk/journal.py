@@ -162,7 +162,7 @@ class JournalWriter:
         *,
         flush_interval: float = 0.1,
         start_seq: int = 0,
-        on_flush: Callable[[int, list[records.Record]], None] | None = None,
+        on_flush: Callable[[int, list[records.AnyRecord]], None] | None = None,
         tick: Callable[[], None] | None = None,
         files_dir: Path | None = None,
     ) -> None:
@@ -170,7 +170,7 @@ class JournalWriter:
         self.files_dir = files_dir if files_dir is not None else path.parent / FILES_DIR
         self.flush_interval = flush_interval
         self._seq = start_seq
-        self._queue: deque[records.Record] = deque()
+        self._queue: deque[records.AnyRecord] = deque()
         self._wake = threading.Event()
         self._stop = False
         self._on_flush = on_flush
@@ -182,7 +182,7 @@ class JournalWriter:
         if new:
             os.write(self._fd, records.FILE_MAGIC)
         self._end = os.fstat(self._fd).st_size
-        self._written: list[records.Record] = []
+        self._written: list[records.AnyRecord] = []
         self._thread = threading.Thread(target=self._loop, name="labbook-journal", daemon=True)
         self._thread.start()
 
@@ -191,7 +191,7 @@ class JournalWriter:
         """Seq of the last record written to the file (the writer thread's view)."""
         return self._seq
 
-    def put(self, record: records.Record) -> None:
+    def put(self, record: records.AnyRecord) -> None:
         self._queue.append(record)
 
     def stop_ticks(self) -> None:
@@ -213,10 +213,10 @@ class JournalWriter:
     def _drain(self) -> None:
         queue = self._queue
         if queue:
-            batch: list[records.Record] = []
+            batch: list[records.AnyRecord] = []
             while queue:
                 rec = queue.popleft()
-                if "_bytes" in rec and not self._write_file(rec):
+                if type(rec) is dict and "_bytes" in rec and not self._write_file(rec):
                     continue
                 batch.append(rec)
             for i in range(0, len(batch), FRAME_RECORDS):
@@ -237,7 +237,7 @@ class JournalWriter:
                 if self._on_flush is not None:
                     self._on_flush(self._end, recs)
 
-    def _frame(self, chunk: list[records.Record]) -> None:
+    def _frame(self, chunk: list[records.AnyRecord]) -> None:
         """Number the records and append them to the pending bytes as one frame."""
         seq = self._seq
         for rec in chunk:
@@ -259,7 +259,7 @@ class JournalWriter:
         self._seq = seq
         self._written.extend(chunk)
 
-    def _encodable(self, rec: records.Record) -> bool:
+    def _encodable(self, rec: records.AnyRecord) -> bool:
         try:
             records.encode(rec)
         except (TypeError, ValueError, OverflowError) as exc:

@@ -233,15 +233,7 @@ class Run:
         if row is None:
             return
         ts = time.time()
-        self._put(
-            {
-                "t": records.HISTORY,
-                "step": self._step,
-                "ts": ts,
-                "rt": ts - self.start_time,
-                "d": row,
-            }
-        )
+        self._put(records.HistoryRow(self._step, ts, ts - self.start_time, row))
         self._summary_data.update(row)
         self._step += 1
 

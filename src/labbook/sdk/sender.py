@@ -52,13 +52,13 @@ class Sender:
         self._on_error = on_error
         self.last_error: BaseException | None = None
         # Records the writer just wrote, as objects: (journal offset after them, records).
-        self._hot: deque[tuple[int, list[records.Record]]] = deque()
+        self._hot: deque[tuple[int, list[records.AnyRecord]]] = deque()
         self._hot_count = 0
         self._hot_gen = 0
         self._hot_lock = threading.Lock()
 
     # ----- records handed over by the writer ---------------------------------------------------
-    def offer(self, end_offset: int, recs: list[records.Record]) -> None:
+    def offer(self, end_offset: int, recs: list[records.AnyRecord]) -> None:
         """The writer thread hands over ``recs``, which end at ``end_offset`` in the journal."""
         with self._hot_lock:
             if self._hot_count + len(recs) > HOT_LIMIT:
@@ -77,7 +77,7 @@ class Sender:
             # Entries the file path already covered are done.
             while self._hot and self._hot[0][0] <= self._offset:
                 self._hot_count -= len(self._hot.popleft()[1])
-            batch: list[records.Record] = []
+            batch: list[records.AnyRecord] = []
             end = -1
             taken = 0
             gen = self._hot_gen
@@ -129,7 +129,7 @@ class Sender:
         self._read_new()
         sent = 0
         while True:
-            batch: list[records.Record] = []
+            batch: list[records.AnyRecord] = []
             size = 0
             base = self._offset - self._buf_start
             end = base

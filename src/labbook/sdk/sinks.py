@@ -21,7 +21,7 @@ class Sink(Protocol):
         """Highest seq the destination already holds for this run (0 for a new run)."""
         ...
 
-    def send(self, batch: Sequence[records.Record]) -> int:
+    def send(self, batch: Sequence[records.AnyRecord]) -> int:
         """Deliver records in seq order; return the highest seq now stored."""
         ...
 
@@ -45,7 +45,12 @@ class LocalSink:
     def last_seq(self) -> int:
         return self.store.last_seq(self.ref)
 
-    def send(self, batch: Sequence[records.Record]) -> int:
+    def send(self, batch: Sequence[records.AnyRecord]) -> int:
+        # Paused GC: the dict forms of the rows live only while they are stored (see HistoryRow).
+        with records.gc_paused():
+            return self._send([records.as_dict(r) for r in batch])
+
+    def _send(self, batch: list[records.Record]) -> int:
         for rec in batch:
             if rec["t"] == records.FILE:
                 path = self.files_dir / rec["path"]

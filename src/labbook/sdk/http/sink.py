@@ -44,7 +44,9 @@ def _array_header(n: int) -> bytes:
 _RECORDS_MAP = b"\x81\xa7records"  # msgpack {"records": ...}
 
 
-def record_bodies(batch: Sequence[records.Record], limit: int = MAX_BATCH_BYTES) -> Iterator[bytes]:
+def record_bodies(
+    batch: Sequence[records.AnyRecord], limit: int = MAX_BATCH_BYTES
+) -> Iterator[bytes]:
     """msgpack ``{"records": [...]}`` bodies of at most ``limit`` bytes (a larger record alone)."""
     encoded = [records.encode(rec) for rec in batch]
     start = 0
@@ -113,11 +115,11 @@ class HttpSink:
             return self.open()
         return self._last_seq
 
-    def send(self, batch: Sequence[records.Record]) -> int:
+    def send(self, batch: Sequence[records.AnyRecord]) -> int:
         if self._last_seq is None:
             self.open()
         for rec in batch:
-            if rec.get("t") == records.FILE:
+            if type(rec) is dict and rec.get("t") == records.FILE:
                 self._upload(rec)
         last = self._last_seq or 0
         for body in record_bodies(batch, self.max_batch_bytes):
