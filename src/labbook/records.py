@@ -29,7 +29,7 @@ import gc
 import itertools
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import msgspec
@@ -60,7 +60,7 @@ class HistoryRow(msgspec.Struct, gc=False):
     which never refers back to it, so it cannot be part of a cycle.
 
     Item access (``row["seq"]``, ``row.get("t")``) lets the writer and the sender treat it like
-    the other records; sinks that need a real dict call :func:`as_dict`.
+    the other records; sinks that need real dicts call :func:`as_dicts`.
     """
 
     step: int
@@ -93,12 +93,12 @@ AnyRecord = Record | HistoryRow
 """What travels from ``Run`` through the journal writer and the sender to a sink."""
 
 
-def as_dict(rec: AnyRecord) -> Record:
-    """The plain-dict form of a record (the form the Store ingests and readers decode)."""
-    if type(rec) is dict:
-        return rec
-    assert isinstance(rec, HistoryRow)
-    return {"t": rec.t, "seq": rec.seq, "step": rec.step, "ts": rec.ts, "rt": rec.rt, "d": rec.d}
+def as_dicts(batch: Iterable[AnyRecord]) -> list[Record]:
+    """The plain-dict form of records (the form the Store ingests and readers decode)."""
+    return [_struct_dict(r) if isinstance(r, HistoryRow) else r for r in batch]
+
+
+_struct_dict: Callable[[HistoryRow], Record] = msgspec.structs.asdict
 
 
 # Journal framing: a file header, then frames of <u32 payload length> <u32 crc32> <u64 seq> payload

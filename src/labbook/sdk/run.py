@@ -67,7 +67,7 @@ class Run:
         self.entity = entity
         self._run_dir = run_dir
         self._writer = writer
-        self._put = writer.put
+        self._put = writer.putter
         self._sender = sender
         self._lock_fd = lock_fd
         self._tags = list(tags)

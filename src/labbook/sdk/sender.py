@@ -7,11 +7,14 @@ the training thread: the sender backs off and retries, and whatever is still uns
 
 from __future__ import annotations
 
+import bisect
+import operator
 import random
 import sys
 import threading
 from collections import deque
 from collections.abc import Callable
+from typing import TypeVar
 
 from labbook import records
 from labbook.sdk.journal import RunDir
@@ -82,7 +85,7 @@ class Sender:
             taken = 0
             gen = self._hot_gen
             for end_offset, recs in self._hot:
-                fresh = [r for r in recs if r["seq"] > self.acked_seq] if batch == [] else recs
+                fresh = _after(recs, self.acked_seq) if batch == [] else recs
                 if not batch and fresh and fresh[0]["seq"] != self.acked_seq + 1:
                     break  # a gap: only the file has those records
                 batch.extend(fresh)
@@ -135,7 +138,7 @@ class Sender:
             end = base
             for frame_end, _, payload in records.iter_frames(self._buf, base):
                 end = frame_end
-                fresh = [r for r in records.decode_batch(payload) if r["seq"] > self.acked_seq]
+                fresh = _after(records.decode_batch(payload), self.acked_seq)
                 if not fresh:
                     continue
                 batch.extend(fresh)
@@ -225,3 +228,17 @@ class Sender:
             self.sink.close()
         except Exception as exc:  # closing must not break finish()
             print(f"labbook: closing the sink failed: {exc}", file=sys.__stderr__)
+
+
+_seq_of = operator.itemgetter("seq")
+
+
+_R = TypeVar("_R", records.Record, records.AnyRecord)
+
+
+def _after(recs: list[_R], seq: int) -> list[_R]:
+    """The records of ``recs`` (in seq order, as the writer numbered them) above ``seq``:
+    a binary search, not a look at every record."""
+    if not recs or _seq_of(recs[0]) > seq:
+        return recs
+    return recs[bisect.bisect_right(recs, seq, key=_seq_of) :]

@@ -48,7 +48,7 @@ class LocalSink:
     def send(self, batch: Sequence[records.AnyRecord]) -> int:
         # Paused GC: the dict forms of the rows live only while they are stored (see HistoryRow).
         with records.gc_paused():
-            return self._send([records.as_dict(r) for r in batch])
+            return self._send(records.as_dicts(batch))
 
     def _send(self, batch: list[records.Record]) -> int:
         for rec in batch:

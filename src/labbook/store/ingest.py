@@ -9,6 +9,7 @@ columnar blocks per key at the end, with a handful of bulk statements for the wh
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -229,7 +230,7 @@ def _apply(conn: Connection, ref: RunRef, records: Sequence[rk.Record], now: dt.
     file_recs: dict[str, tuple[str, int]] = {}
     exited = False
     last_seq = int(todo[-1]["seq"])
-    kinds = {r.get("t") for r in todo}
+    kinds = set(map(dict.get, todo, itertools.repeat("t")))  # fresh_records: all are dicts
     collected: Collected | None = None
     if kinds == {rk.HISTORY}:
         # The bulk of all traffic: history only. The summary then takes each key's last value.
