@@ -5,8 +5,9 @@ Prints, for one run logged to a fresh local store:
 - total CPU seconds of the process (all threads) divided by the number of calls, from before
   ``init`` until every point is queryable;
 - seconds from the start of ``finish()`` until every point is queryable;
-- points per second into SQLite, measured separately: the same journal replayed by ``labbook sync``
-  into an empty store (ingest only, no logging competing for the GIL).
+- points per second into SQLite, measured separately with no logging competing for the GIL: the
+  same journal replayed by ``labbook sync`` into an empty store (read, decode, store), and the
+  decoded records handed to ``Store.ingest`` alone (the Store's share).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+STORE_BATCH = 20_000  # records per Store.ingest call in the Store-only measurement
+
 
 def _cpu() -> float:
     u = resource.getrusage(resource.RUSAGE_SELF)
@@ -27,6 +30,7 @@ def _cpu() -> float:
 
 def single(steps: int, keys: int, reps: int = 3) -> None:
     import labbook
+    from labbook.sdk.journal import read_records
     from labbook.sdk.sync import find_run_dirs, sync_run
     from labbook.store import RunRef, Store
 
@@ -70,6 +74,14 @@ def single(steps: int, keys: int, reps: int = 3) -> None:
             i0 = time.perf_counter()
             sync_run(rd, fresh)
             ingest_s = time.perf_counter() - i0
+
+            # The Store alone: the same records, already decoded, into another empty store.
+            recs = [rec for _, _, rec in read_records(rd.journal)]
+            with Store.open(f"sqlite:///{Path(tmp) / 'store-only.db'}") as only:
+                s0 = time.perf_counter()
+                for i in range(0, len(recs), STORE_BATCH):
+                    only.ingest(ref, recs[i : i + STORE_BATCH])
+                store_s = time.perf_counter() - s0
             results.append(
                 {
                     "median_us": float(np.median(per_call)) / 1e3,
@@ -77,6 +89,7 @@ def single(steps: int, keys: int, reps: int = 3) -> None:
                     "cpu_us_per_call": cpu / steps * 1e6,
                     "finish_s": finish_s,
                     "points_per_s": steps * keys / ingest_s,
+                    "store_points_per_s": steps * keys / store_s,
                 }
             )
             print(f"rep {rep + 1}: " + ", ".join(f"{k}={v:,.2f}" for k, v in results[-1].items()))
@@ -88,7 +101,8 @@ def single(steps: int, keys: int, reps: int = 3) -> None:
         ("log() on the training thread, p99 (us)", "p99_us"),
         ("process CPU per log() call, all threads (us)", "cpu_us_per_call"),
         ("finish() until every point is queryable (s)", "finish_s"),
-        ("ingest into SQLite (points/s)", "points_per_s"),
+        ("labbook sync: journal into SQLite (points/s)", "points_per_s"),
+        ("Store.ingest alone into SQLite (points/s)", "store_points_per_s"),
     ]
     for label, key in rowsout:
         print(f"{label:<44}{statistics.median(r[key] for r in results):>14,.2f}")
