@@ -11,7 +11,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, delete, func, insert, select, update
 
 from labbook.errors import NotFoundError, ValidationError
 from labbook.store import ingest as ing
@@ -30,6 +30,30 @@ def _aware(v: Any) -> dt.datetime | None:
     return v
 
 
+LAST_RUN_AT = func.max(runs.c.created_at)
+
+
+def project_infos() -> Select[Any]:
+    """Projects with their run count and last run time: rows for :func:`project_info`."""
+    return (
+        select(
+            projects.c.entity,
+            projects.c.name,
+            projects.c.created_at,
+            func.count(runs.c.pk),
+            LAST_RUN_AT,
+            projects.c.visibility,
+        )
+        .select_from(projects.outerjoin(runs, runs.c.project_id == projects.c.id))
+        .group_by(projects.c.id, projects.c.entity, projects.c.name, projects.c.created_at)
+    )
+
+
+def project_info(row: Row[Any]) -> ProjectInfo:
+    e, n, created, count, last_at, vis = tuple(row)
+    return ProjectInfo(e, n, created, int(count), _aware(last_at), vis)
+
+
 class RunEditMixin:
     """Project and run edits of :class:`labbook.store.Store` (it provides the connections)."""
 
@@ -45,26 +69,10 @@ class RunEditMixin:
     # ------------------------------------------------------------------------------- projects
     def project(self, entity: str, name: str) -> ProjectInfo | None:
         """One project with its run count and visibility, None when it does not exist."""
-        last = func.max(runs.c.created_at)
-        q = (
-            select(
-                projects.c.entity,
-                projects.c.name,
-                projects.c.created_at,
-                func.count(runs.c.pk),
-                last,
-                projects.c.visibility,
-            )
-            .select_from(projects.outerjoin(runs, runs.c.project_id == projects.c.id))
-            .where(projects.c.entity == entity, projects.c.name == name)
-            .group_by(projects.c.id, projects.c.entity, projects.c.name, projects.c.created_at)
-        )
+        q = project_infos().where(projects.c.entity == entity, projects.c.name == name)
         with self._read() as conn:
             row = conn.execute(q).first()
-        if row is None:
-            return None
-        e, n, created, count, last_at, vis = row
-        return ProjectInfo(e, n, created, int(count), _aware(last_at), vis)
+        return None if row is None else project_info(row)
 
     def project_visibility(self, entity: str, name: str) -> str | None:
         """A project's visibility ("private" | "public"), None when it does not exist (cheap)."""

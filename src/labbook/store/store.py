@@ -35,7 +35,7 @@ from labbook.store.models import (
     RunRef,
 )
 from labbook.store.query import QueryBuilder
-from labbook.store.runedit import RunEditMixin
+from labbook.store.runedit import LAST_RUN_AT, RunEditMixin, project_info, project_infos
 from labbook.store.schema import files, history_blocks, history_values, metric_keys, projects, runs
 
 _RUN_COLUMNS = (
@@ -241,32 +241,13 @@ class Store(AccountsMixin, RunEditMixin):
     # --------------------------------------------------------------------------------- reads
     def projects(self, entity: str | None = None) -> list[ProjectInfo]:
         """Projects (of one entity, or all), most recently active first."""
-        last = func.max(runs.c.created_at)
-        q = (
-            select(
-                projects.c.entity,
-                projects.c.name,
-                projects.c.created_at,
-                func.count(runs.c.pk),
-                last,
-                projects.c.visibility,
-            )
-            .select_from(projects.outerjoin(runs, runs.c.project_id == projects.c.id))
-            .group_by(projects.c.id, projects.c.entity, projects.c.name, projects.c.created_at)
-            .order_by(last.desc().nulls_last(), projects.c.entity, projects.c.name)
+        q = project_infos().order_by(
+            LAST_RUN_AT.desc().nulls_last(), projects.c.entity, projects.c.name
         )
         if entity is not None:
             q = q.where(projects.c.entity == entity)
         with self._read() as conn:
-            rows = conn.execute(q).all()
-        out = []
-        for e, n, created, count, last_at, vis in rows:
-            if isinstance(last_at, str):  # SQLite: an aggregate loses the column's type
-                last_at = dt.datetime.fromisoformat(last_at)
-            if last_at is not None and last_at.tzinfo is None:
-                last_at = last_at.replace(tzinfo=dt.UTC)
-            out.append(ProjectInfo(e, n, created, int(count), last_at, vis))
-        return out
+            return [project_info(row) for row in conn.execute(q).all()]
 
     def get_run(self, ref: RunRef) -> RunInfo:
         now = self._now()
