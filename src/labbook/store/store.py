@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DataError
 
@@ -56,6 +56,21 @@ _RUN_COLUMNS = (
     runs.c.heartbeat_at,
     runs.c.last_seq,
 )
+
+
+def _select_run(ref: RunRef, *columns: Any) -> Select[Any]:
+    """``columns`` of the run ``ref`` names (a project's run ids are unique)."""
+    return (
+        select(*columns)
+        .join(projects, projects.c.id == runs.c.project_id)
+        .where(
+            projects.c.entity == ref.entity,
+            projects.c.name == ref.project,
+            runs.c.run_id == ref.id,
+        )
+    )
+
+
 MAX_BUCKETS = 100_000
 MAX_PAGE = 10_000
 
@@ -155,16 +170,7 @@ class Store(AccountsMixin, RunEditMixin):
 
     @staticmethod
     def _run_pk(conn: Connection, ref: RunRef) -> int:
-        q = (
-            select(runs.c.pk)
-            .join(projects, projects.c.id == runs.c.project_id)
-            .where(
-                projects.c.entity == ref.entity,
-                projects.c.name == ref.project,
-                runs.c.run_id == ref.id,
-            )
-        )
-        pk = conn.execute(q).scalar()
+        pk = conn.execute(_select_run(ref, runs.c.pk)).scalar()
         if pk is None:
             raise RunNotFound(f"run {ref} not found")
         return int(pk)
@@ -211,16 +217,7 @@ class Store(AccountsMixin, RunEditMixin):
 
     def last_seq(self, ref: RunRef) -> int:
         with self._read() as conn:
-            q = (
-                select(runs.c.last_seq)
-                .join(projects, projects.c.id == runs.c.project_id)
-                .where(
-                    projects.c.entity == ref.entity,
-                    projects.c.name == ref.project,
-                    runs.c.run_id == ref.id,
-                )
-            )
-            v = conn.execute(q).scalar()
+            v = conn.execute(_select_run(ref, runs.c.last_seq)).scalar()
         return 0 if v is None else int(v)
 
     def count_runs(self, entity: str, project: str) -> int:
@@ -252,16 +249,7 @@ class Store(AccountsMixin, RunEditMixin):
     def get_run(self, ref: RunRef) -> RunInfo:
         now = self._now()
         with self._read() as conn:
-            q = (
-                select(*_RUN_COLUMNS)
-                .join(projects, projects.c.id == runs.c.project_id)
-                .where(
-                    projects.c.entity == ref.entity,
-                    projects.c.name == ref.project,
-                    runs.c.run_id == ref.id,
-                )
-            )
-            row = conn.execute(q).first()
+            row = conn.execute(_select_run(ref, *_RUN_COLUMNS)).first()
         if row is None:
             raise RunNotFound(f"run {ref} not found")
         return self._run_info(row, ref.entity, ref.project, self._cutoff(now))
