@@ -87,6 +87,44 @@ def test_sync_offline_run_and_repeat(tmp_path: Path) -> None:
     assert bad.exit_code != 0
 
 
+def test_sync_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    run = labbook.init(project="off", mode="offline", settings=Settings(capture_console=False))
+    for i in range(3000):
+        run.log({"x": float(i)})
+    run.finish()
+    kb = run.journal_dir.joinpath("run.lbj").stat().st_size / 1000
+    # rich draws live progress only on an interactive terminal; these make it treat one as such.
+    tty = {"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1", "COLUMNS": "160"}
+    out = CliRunner().invoke(cli, ["sync", str(run.journal_dir)], env=tty)
+    assert out.exit_code == 0, out.output
+    assert run.journal_dir.name in out.stderr and "━" in out.stderr
+    assert f"{kb:.1f}/{kb:.1f} kB" in out.stderr  # the bar reached the journal's size
+    assert f"synced {run.path}: 3" in out.stdout
+
+
+def test_sync_reports_progress_through_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labbook.sdk import sync
+    from labbook.sdk.sync import find_run_dirs, sync_run
+
+    monkeypatch.setattr(sync, "LOCAL_SYNC_BATCH_BYTES", 100_000)  # several batches, not one
+
+    run = labbook.init(project="off", mode="offline", settings=Settings(capture_console=False))
+    for i in range(20_000):
+        run.log({"x": float(i), "y": -float(i)})
+    run.finish()
+    rd = next(find_run_dirs([run.journal_dir]))
+    seen: list[tuple[int, int]] = []
+    settings = Settings(sender_batch_bytes=100_000)
+    result = sync_run(rd, settings, progress=lambda done, total: seen.append((done, total)))
+    size = rd.journal.stat().st_size
+    assert result.sent == result.last_seq > 20_000
+    assert len(seen) > 2 and {t for _, t in seen} == {size}
+    offsets = [d for d, _ in seen]
+    assert offsets == sorted(offsets) and offsets[-1] == size
+
+
 @pytest.mark.slow
 def test_demo_logs_the_digits_experiment_and_prints_it() -> None:
     pytest.importorskip("keras")

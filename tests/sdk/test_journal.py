@@ -71,6 +71,32 @@ def test_writer_flushes_within_the_interval_without_close(tmp_path: Path) -> Non
         w.close()
 
 
+def test_a_run_journals_each_record_within_the_default_interval(tmp_path: Path) -> None:
+    """With the default settings, what ``log()`` queued is in the file within ``flush_interval``
+    (100 ms): what a kill -9 may lose. Latencies of several records, so that one late wake-up of
+    a loaded machine does not decide the test."""
+    settings = labbook.Settings(dir=tmp_path / "data", capture_requirements=False)
+    assert settings.flush_interval == 0.1
+    run = labbook.init(project="p", settings=settings)
+    journal = run.journal_dir / "run.lbj"
+    latencies = []
+    try:
+        for i in range(7):
+            time.sleep(0.013 * i)  # land at different points of the writer's cycle
+            run.log({"x": float(i)})
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 2.0:
+                if any(r.get("t") == "h" and r["step"] == i for _, _, r in read_records(journal)):
+                    break
+                time.sleep(0.002)
+            latencies.append(time.monotonic() - t0)
+    finally:
+        run.finish()
+    latencies.sort()
+    assert latencies[3] < settings.flush_interval, latencies
+    assert latencies[-1] < 2.0, latencies
+
+
 def test_seq_continues_from_start_seq(tmp_path: Path) -> None:
     path = tmp_path / "run.lbj"
     w = JournalWriter(path, flush_interval=0.01, start_seq=41)

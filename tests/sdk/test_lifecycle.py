@@ -16,6 +16,8 @@ from labbook.sdk.sync import find_run_dirs, sync_run
 
 
 def test_generated_names_count_runs_in_the_project(settings: Settings, api: Api) -> None:
+    for _ in range(2):  # runs of another project do not count
+        labbook.init(project="elsewhere", settings=settings).finish()
     names = []
     for _ in range(3):
         run = labbook.init(project="named", settings=settings)
@@ -107,6 +109,7 @@ def test_run_layout_files_and_captured_metadata(tmp_path: Path, api: Api) -> Non
     run.finish()
     root = tmp_path / "labbook"
     assert (root / "latest-run").resolve() == run.journal_dir
+    assert Path(run.dir) == run.journal_dir / "files"
     assert re.fullmatch(rf"run-\d{{8}}_\d{{6}}-{run.id}", run.journal_dir.name)
     files = {f.path: f for f in api.run(run.path).files()}
     for name in (
@@ -124,6 +127,90 @@ def test_run_layout_files_and_captured_metadata(tmp_path: Path, api: Api) -> Non
     meta = api.run(run.path).metadata
     assert meta["python"] and meta["host"] and "os" in meta
     assert json.loads((Path(run.dir) / "metadata.json").read_text())["host"] == meta["host"]
+
+
+def test_save_glob_keeps_the_layout_below_base_path(tmp_path: Path, api: Api) -> None:
+    settings = Settings(dir=tmp_path / "data", capture_requirements=False)
+    ckpt = tmp_path / "out" / "ckpt"
+    (ckpt / "sub").mkdir(parents=True)
+    (ckpt / "a.pt").write_bytes(b"a")
+    (ckpt / "sub" / "b.pt").write_bytes(b"bb")
+    (ckpt / "notes.txt").write_text("not a checkpoint")
+    run = labbook.init(project="p", settings=settings)
+    saved = run.save(str(ckpt / "**" / "*.pt"), base_path=str(tmp_path / "out"))
+    assert saved == ["ckpt/a.pt", "ckpt/sub/b.pt"]
+    (ckpt / "a.pt").write_bytes(b"a, trained further")  # saved files are uploaded as they end
+    run.finish()
+    files = {f.path: f for f in api.run(run.path).files()}
+    assert files["ckpt/a.pt"].size == len(b"a, trained further")
+    assert files["ckpt/sub/b.pt"].size == 2
+    assert not any(p.endswith("notes.txt") for p in files)
+
+
+def test_finish_exit_code_and_join(settings: Settings, api: Api) -> None:
+    failed = labbook.init(project="p", settings=settings)
+    failed.finish(exit_code=3)
+    info = api.run(failed.path)
+    assert (info.state, info.exit_code) == ("failed", 3)
+    joined = labbook.init(project="p", settings=settings)
+    assert labbook.run is joined
+    labbook.join()
+    assert labbook.run is None
+    info = api.run(joined.path)
+    assert (info.state, info.exit_code) == ("finished", 0)
+    method = labbook.init(project="p", settings=settings)
+    method.join(exit_code=2)
+    assert labbook.run is None
+    assert api.run(method.path).state == "failed"
+
+
+def _git_repo(path: Path) -> None:
+    import subprocess
+
+    path.mkdir()
+    git = ["git", "-C", str(path), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (path / "train.py").write_text("print(1)\n")
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    (path / "train.py").write_text("print(2)\n")
+
+
+# What each capture leaves, as (file names, metadata keys); with it off, only that disappears.
+_CAPTURES = {
+    "capture_console": ({"output.log"}, set()),
+    "capture_git": ({"diff.patch"}, {"git"}),
+    "capture_requirements": ({"requirements.txt"}, set()),
+    "capture_system": (set(), {"host", "os", "python", "command", "args", "cwd"}),
+}
+
+
+@pytest.mark.parametrize("off", sorted(_CAPTURES))
+def test_each_capture_is_switched_by_its_own_setting(
+    off: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    _git_repo(repo)
+    monkeypatch.chdir(repo)
+    results = {}
+    for name, flags in (("all", {}), ("one off", {off: False})):
+        settings = Settings(dir=tmp_path / "data", **{"capture_requirements": True, **flags})
+        run = labbook.init(project="p", settings=settings)
+        print("to the console")
+        run.finish()
+        with Api(settings) as api:
+            info = api.run(run.path)
+            results[name] = ({f.path for f in info.files()}, set(info.metadata))
+    files_gone = results["all"][0] - results["one off"][0]
+    meta_gone = results["all"][1] - results["one off"][1]
+    want_files, want_meta = _CAPTURES[off]
+    assert files_gone == want_files
+    assert want_meta <= meta_gone
+    for other, (f, m) in _CAPTURES.items():
+        if other != off:
+            assert f <= results["one off"][0] and m <= results["one off"][1], other
+    if off == "capture_system":  # the rest of the metadata is the git capture
+        assert results["one off"][1] == {"git"}
 
 
 def test_each_capture_can_be_turned_off(tmp_path: Path, api: Api) -> None:
@@ -186,6 +273,36 @@ def test_resume_continues_steps_config_and_seq(settings: Settings, api: Api) -> 
     assert first_seq == prev_last + 1  # continued, not restarted at 1
     h = api.run(run.path).history()
     assert list(h["_step"]) == list(range(6)) and list(h["x"]) == [float(i) for i in range(6)]
+
+
+def test_heartbeat_keeps_a_quiet_run_running(tmp_path: Path) -> None:
+    """A run that logs nothing for longer than ``crash_after`` is alive while its process is."""
+    settings = Settings(dir=tmp_path / "data", crash_after=0.6, heartbeat_interval=0.1)
+    run = labbook.init(project="p", settings=settings)
+    run.log({"a": 1.0})
+    with Api(settings) as api:
+        for _ in range(4):
+            time.sleep(0.5)
+            assert api.run(run.path).state == "running"
+        run.finish()
+        assert api.run(run.path).state == "finished"
+
+
+def test_default_store_is_under_the_home_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("LABBOOK_DIR")
+    settings = Settings()
+    assert settings.expanded_dir() == home / ".labbook"
+    run = labbook.init(project="p", settings=settings)
+    run.log({"a": 1.0})
+    run.finish()
+    assert (home / ".labbook" / "labbook.db").is_file()
+    with Api() as api:  # the default Api reads the same store
+        assert api.run(run.path).summary["a"] == 1.0
 
 
 def test_stale_heartbeat_reads_as_crashed(tmp_path: Path) -> None:
