@@ -30,7 +30,7 @@ import itertools
 import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -95,7 +95,10 @@ AnyRecord = Record | HistoryRow
 
 def as_dicts(batch: Iterable[AnyRecord]) -> list[Record]:
     """The plain-dict form of records (the form the Store ingests and readers decode)."""
-    return [_struct_dict(r) if isinstance(r, HistoryRow) else r for r in batch]
+    recs = batch if isinstance(batch, list) else list(batch)
+    if HistoryRow not in set(map(type, recs)):  # a batch read back from a journal: all dicts
+        return cast(list[Record], recs)
+    return [_struct_dict(r) if isinstance(r, HistoryRow) else r for r in recs]
 
 
 _struct_dict: Callable[[HistoryRow], Record] = msgspec.structs.asdict
