@@ -144,3 +144,107 @@ def test_logging_errors_warn_and_never_stop_training(tmp_path: Path) -> None:
             callbacks=[FinishAfterFirstEpoch(), Callback(monitor="loss")],
         )
     assert len(history.history["loss"]) == 3
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings(dir=tmp_path / "data", capture_requirements=False, system_metrics=False)
+
+
+def _plot(settings: Settings, ref: dict[str, object]) -> Plot:
+    blob = b"".join(open_blobstore(settings.resolved_blobs_uri()).open_read(str(ref["sha256"])))
+    return Plot.from_json(blob)
+
+
+def test_mode_auto_maximizes_accuracy_like_metrics() -> None:
+    for monitor in ("val_accuracy", "accuracy", "val_auc", "val_f1_score", "val_recall"):
+        assert Callback(monitor=monitor).mode == "max", monitor
+    for monitor in ("val_loss", "loss", "val_mae"):
+        assert Callback(monitor=monitor).mode == "min", monitor
+    assert Callback(monitor="val_accuracy", mode="min").mode == "min"
+    with pytest.raises(labbook.UsageError, match="mode"):
+        Callback(mode="biggest")
+
+
+@pytest.mark.slow
+def test_best_model_is_saved_only_when_the_monitored_value_improves(tmp_path: Path) -> None:
+    """``mode="max"`` on the training loss: it falls every epoch, so only epoch 0 is "best" and
+    the file saved then must survive the later epochs untouched."""
+    import hashlib
+
+    settings = _settings(tmp_path)
+    xtr, ytr, xva, _ = _digits()
+    run = labbook.init(project="keras", settings=settings)
+    cb = Callback(monitor="loss", mode="max", log_evaluation=False)
+    recorder = _Recorder(xva)
+    digests: list[str] = []
+
+    class Digest(keras.callbacks.Callback):  # type: ignore[misc]
+        def on_epoch_end(self, epoch: int, logs: object = None) -> None:
+            digests.append(hashlib.sha256((Path(run.dir) / BEST_MODEL).read_bytes()).hexdigest())
+
+    history = _model().fit(
+        xtr, ytr, epochs=3, batch_size=64, verbose=0, callbacks=[cb, recorder, Digest()]
+    )
+    run.finish()
+    losses = history.history["loss"]
+    assert losses[0] > losses[1] > losses[2]
+    assert cb.best_epoch == 0 and len(set(digests)) == 1
+    with Api(settings) as api:
+        stored = api.run(run.path)
+        assert stored.summary["best_loss"] == pytest.approx(losses[0])
+        assert stored.summary["best_epoch"] == 0
+    best = keras.models.load_model(Path(run.dir) / BEST_MODEL)
+    np.testing.assert_allclose(
+        best.predict(xva, verbose=0), recorder.preds[0], rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.slow
+def test_batch_logging_and_switches(tmp_path: Path) -> None:
+    """``log_freq=5``: ``batch/*`` every 5 batches, epochs at their batch count;
+    ``log_evaluation=False`` and ``save_model=False`` leave no evaluation and no model file."""
+    settings = _settings(tmp_path)
+    xtr, ytr, xva, yva = _digits()  # 600 training samples: 10 batches of 64 per epoch
+    run = labbook.init(project="keras", settings=settings)
+    cb = Callback(log_freq=5, validation_data=(xva, yva), log_evaluation=False, save_model=False)
+    _model().fit(
+        xtr, ytr, epochs=2, batch_size=64, validation_data=(xva, yva), verbose=0, callbacks=[cb]
+    )
+    run.finish()
+    with Api(settings) as api:
+        stored = api.run(run.path)
+        h = stored.history()
+        assert list(h.loc[h["batch/loss"].notna(), "_step"]) == [5, 10, 15, 20]
+        assert list(h.loc[h["batch/batch"].notna(), "batch/batch"]) == [5, 10, 15, 20]
+        assert list(h.loc[h["epoch"].notna(), "_step"]) == [10, 20]
+        assert not [k for k in list(h.columns) + list(stored.summary) if k.startswith("eval/")]
+        assert BEST_MODEL not in {f.path for f in stored.files()}
+        assert "best_val_loss" in stored.summary  # the best is still tracked, only not saved
+
+
+@pytest.mark.slow
+def test_evaluation_charts_use_class_names_and_equal_the_metrics(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    xtr, ytr, xva, yva = _digits()
+    names = [f"digit-{i}" for i in range(10)]
+    run = labbook.init(project="keras", settings=settings)
+    model = _model()
+    cb = Callback(validation_data=(xva, yva), class_names=names)
+    model.fit(xtr, ytr, epochs=1, batch_size=64, verbose=0, callbacks=[cb])
+    probs = model.predict(xva, verbose=0)
+    run.finish()
+    with Api(settings) as api:
+        stored = api.run(run.path)
+        h = stored.history()
+        refs = {k: next(v for v in h[k] if isinstance(v, dict)) for k in ("eval/roc", "eval/pr")}
+    roc, pr = _plot(settings, refs["eval/roc"]), _plot(settings, refs["eval/pr"])
+    assert set(roc.to_pandas()["class"]) == set(names) == set(pr.to_pandas()["class"])
+    for c, name in enumerate(names):
+        target = (yva == c).astype(np.int64)
+        assert roc.meta["auc"][name] == pytest.approx(metrics.roc_auc(target, probs[:, c]))
+        assert pr.meta["average_precision"][name] == pytest.approx(
+            metrics.average_precision(target, probs[:, c])
+        )
+        assert f"eval/precision/{name}" in stored.summary
+        assert f"eval/recall/{name}" in stored.summary
+    assert "eval/precision/0" not in stored.summary

@@ -57,6 +57,32 @@ def test_multiclass_without_probabilities(tmp_path: Path) -> None:
     assert np.isfinite(out["eval/accuracy"])
 
 
+def test_multiclass_with_probabilities_reports_macro_and_per_class(tmp_path: Path) -> None:
+    x, y = load_digits(return_X_y=True)
+    model = LogisticRegression(max_iter=300).fit(x[:1200] / 16, y[:1200])
+    xt, yt = x[1200:] / 16, y[1200:]
+    run = labbook.init(project="sk", settings=_settings(tmp_path))
+    names = [f"digit{c}" for c in range(10)]
+    out = log_classifier(model, xt, yt, class_names=names)
+    run.finish()
+    preds, probs = model.predict(xt), model.predict_proba(xt)
+    assert out["eval/roc_auc"] == pytest.approx(roc_auc_score(yt, probs, multi_class="ovr"))
+    assert out["eval/precision"] == pytest.approx(precision_score(yt, preds, average="macro"))
+    per_p = precision_score(yt, preds, average=None)
+    per_r = recall_score(yt, preds, average=None)
+    per_f = f1_score(yt, preds, average=None)
+    for c, name in enumerate(names):
+        assert out[f"eval/precision/{name}"] == pytest.approx(per_p[c])
+        assert out[f"eval/recall/{name}"] == pytest.approx(per_r[c])
+        assert out[f"eval/f1/{name}"] == pytest.approx(per_f[c])
+    with Api(_settings(tmp_path)) as api:
+        stored = api.run(run.path)
+        assert stored.summary["eval/recall/digit3"] == pytest.approx(per_r[3])
+        h = stored.history()
+        for key in ("eval/confusion_matrix", "eval/roc", "eval/pr"):
+            assert h[key].iloc[0]["_type"] == "plot", key
+
+
 def test_needs_a_run() -> None:
     x, y = load_breast_cancer(return_X_y=True)
     model = LogisticRegression(max_iter=5000).fit(x, y)
