@@ -57,6 +57,15 @@ def log_classifier(
         f"{prefix}/recall": float(prf.recall),
         f"{prefix}/f1": float(prf.f1),
     }
+    if not binary:
+        # Per class too: a macro average hides the one class a model gets wrong.
+        per = metrics.precision_recall_f1(
+            y_true, preds, average=None, labels=list(classes), zero_division=0
+        )
+        for i, name in enumerate(names):
+            out[f"{prefix}/precision/{name}"] = float(per.precision[i])
+            out[f"{prefix}/recall/{name}"] = float(per.recall[i])
+            out[f"{prefix}/f1/{name}"] = float(per.f1[i])
     index = {c: i for i, c in enumerate(classes.tolist())}
     y_idx = np.array([index[c] for c in y_true.tolist()])
     charts: dict[str, Any] = {}
