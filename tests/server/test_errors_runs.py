@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -112,3 +113,34 @@ def test_stale_heartbeat_reads_crashed(make_server: Any) -> None:
     h = s.user("alice")
     s.put(P + "/runs/r1", headers=h)
     assert s.get(P + "/runs/r1", headers=h).json()["state"] == "crashed"
+
+
+def test_nul_characters_are_bad_input_not_a_server_fault(any_server: Server) -> None:
+    """PostgreSQL refuses NUL in text and JSONB, SQLite in JSON paths: whichever field carries
+    one, the answer is a 4xx with the error shape (stored or refused), never a 500."""
+    h = any_server.user("alice")
+    runs = "/projects/alice/p/runs"
+    assert any_server.put(f"{runs}/r1", headers=h).status_code in (200, 201)
+    attempts = {
+        "order": any_server.get(runs, params={"order": "config.a\x00"}, headers=h),
+        "filter field": any_server.get(
+            runs, params={"filters": json.dumps({"config.a\x00": 1})}, headers=h
+        ),
+        "filter value": any_server.get(
+            runs, params={"filters": json.dumps({"name": "a\x00"})}, headers=h
+        ),
+        "patch notes": any_server.patch(f"{runs}/r1", json={"notes": "a\x00"}, headers=h),
+        "patch tags": any_server.patch(f"{runs}/r1", json={"tags": ["a\x00"]}, headers=h),
+        "put notes": any_server.put(f"{runs}/r2", json={"notes": "a\x00"}, headers=h),
+        "key name": any_server.post("/keys", json={"name": "a\x00"}, headers=h),
+        "key delete": any_server.delete("/keys/a%00", headers=h),
+        "login": any_server.post("/session", json={"username": "a\x00", "password": "x"}),
+    }
+    for what, resp in attempts.items():
+        assert resp.status_code < 500, (what, resp.status_code, resp.text)
+        if resp.status_code >= 400:
+            error(resp, resp.status_code)
+    for what in ("order", "filter field"):  # no database can use such a path
+        error(attempts[what], 422, "validation_error")
+    # Nothing already stored was lost on the way.
+    assert any_server.get(f"{runs}/r1", headers=h).json()["id"] == "r1"

@@ -171,7 +171,7 @@ class QueryBuilder:
 
     # ----------------------------------------------------------------------------- fields
     def field(self, name: Any) -> _Field:
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str) or not name or "\x00" in name:
             raise ValidationError(f"invalid field {name!r}")
         if name == "state":
             return _Field(name, "str", self.state)

@@ -71,6 +71,20 @@ def _select_run(ref: RunRef, *columns: Any) -> Select[Any]:
     )
 
 
+@contextmanager
+def _values_checked() -> Iterator[None]:
+    """A value the database refuses is bad input (422), not a server fault (500).
+
+    E.g. PostgreSQL refuses NUL characters in text and JSONB, wherever they come from: a run's
+    notes, a key name, a filter value, a user name at login. Checking every such field before it
+    reaches SQL would repeat the database's own rules in many places, and miss some.
+    """
+    try:
+        yield
+    except DataError as e:
+        raise ValidationError(f"the database rejected a value: {e.orig}") from e
+
+
 MAX_BUCKETS = 100_000
 MAX_PAGE = 10_000
 
@@ -151,7 +165,7 @@ class Store(AccountsMixin, RunEditMixin):
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with _values_checked(), self.engine.connect() as conn:
             conn = conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 yield conn
@@ -159,7 +173,7 @@ class Store(AccountsMixin, RunEditMixin):
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         # One transaction, so the several SELECTs of a read see one snapshot.
-        with self.engine.connect() as conn, conn.begin():
+        with _values_checked(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     @staticmethod
@@ -209,11 +223,8 @@ class Store(AccountsMixin, RunEditMixin):
         """
         if not records:
             return self.last_seq(ref)
-        try:
-            with self._write() as conn:
-                return ing.apply(conn, ref, records, self._now())
-        except DataError as e:  # e.g. a string PostgreSQL's JSONB refuses (NUL characters)
-            raise ValidationError(f"the database rejected a value: {e.orig}") from e
+        with self._write() as conn:
+            return ing.apply(conn, ref, records, self._now())
 
     def last_seq(self, ref: RunRef) -> int:
         with self._read() as conn:
