@@ -20,23 +20,47 @@ def _setup(s: Server) -> dict[str, dict[str, str]]:
     return h
 
 
+def _log_and_upload(s: Server, who: dict[str, str]) -> None:
+    recs = [
+        {
+            "t": "h",
+            "seq": i + 1,
+            "step": i,
+            "ts": 1.0 + i,
+            "rt": float(i),
+            "d": {"loss": 1.0 / (i + 1)},
+        }
+        for i in range(8)
+    ]
+    assert s.post(RUN + "/records", json={"records": recs}, headers=who).status_code == 200
+    assert s.put(RUN + "/files/notes.txt", content=b"hello", headers=who).status_code == 200
+
+
 def test_private_project_is_404_for_anonymous_and_outsiders(any_server: Server) -> None:
     s = any_server
     h = _setup(s)
+    _log_and_upload(s, h["member"])
     for who in (None, h["outsider"]):
         for path in (
             "/projects/acme/vision",
             RUN,
             RUN + "/metrics",
             RUN + "/history",
+            RUN + "/envelope?key=loss&buckets=4",
             "/projects/acme/vision/runs",
             RUN + "/files",
+            RUN + "/files/notes.txt",
         ):
             msg = error(s.get(path, headers=who), 404)
             assert "vision" not in msg and "acme" not in msg
         # writes are 404 too, not 403: the project's existence does not leak
         error(s.post(RUN + "/records", json={"records": []}, headers=who), 404)
         error(s.patch(RUN, json={"name": "x"}, headers=who), 404)
+        error(s.put(RUN + "/files/x.txt", content=b"x", headers=who), 404)
+    # the member who wrote them reads them
+    assert s.get(RUN + "/files/notes.txt", headers=h["member"]).content == b"hello"
+    env = s.get(RUN + "/envelope?key=loss&buckets=4", headers=h["member"])
+    assert env.status_code == 200
     # a project that does not exist answers exactly like a private one
     a = s.get("/projects/acme/nothing", headers=h["outsider"]).json()
     b = s.get("/projects/acme/vision", headers=h["outsider"]).json()
@@ -49,8 +73,15 @@ def test_roles(server: Server) -> None:
     s = server
     h = _setup(s)
     # viewers read but cannot write
+    _log_and_upload(s, h["member"])
     assert s.get(RUN, headers=h["viewer"]).json()["id"] == "r1"
+    assert s.get(RUN + "/files/notes.txt", headers=h["viewer"]).content == b"hello"
     error(s.patch(RUN, json={"name": "x"}, headers=h["viewer"]), 403, "forbidden")
+    more = [{"t": "h", "seq": 9, "step": 8, "ts": 9.0, "rt": 8.0, "d": {"loss": 0.0}}]
+    error(s.post(RUN + "/records", json={"records": more}, headers=h["viewer"]), 403)
+    error(s.put(RUN + "/files/notes.txt", content=b"overwritten", headers=h["viewer"]), 403)
+    assert s.get(RUN, headers=h["viewer"]).json()["last_seq"] == 8  # nothing was stored
+    assert s.get(RUN + "/files/notes.txt", headers=h["viewer"]).content == b"hello"
     error(s.post(RUN + "/heartbeat", headers=h["viewer"]), 403)
     error(s.put("/projects/acme/vision/runs/r2", headers=h["viewer"]), 403)
     # members write runs but cannot change visibility
@@ -88,6 +119,12 @@ def test_public_project_readable_anonymously(server: Server) -> None:
     # reading is all: anonymous writes need credentials, outsiders are forbidden
     error(s.patch(RUN, json={"name": "x"}), 401, "unauthenticated")
     error(s.patch(RUN, json={"name": "x"}, headers=h["outsider"]), 403, "forbidden")
+    more = {"records": [{"t": "h", "seq": 2, "step": 1, "ts": 2.0, "rt": 1.0, "d": {"loss": 9.0}}]}
+    error(s.post(RUN + "/records", json=more), 401, "unauthenticated")
+    error(s.post(RUN + "/records", json=more, headers=h["outsider"]), 403, "forbidden")
+    error(s.put(RUN + "/files/a.txt", content=b"a"), 401, "unauthenticated")
+    error(s.put(RUN + "/files/a.txt", content=b"a", headers=h["outsider"]), 403, "forbidden")
+    assert s.get(RUN).json()["summary"]["loss"] == 0.5 and s.get(RUN + "/files").json() == []
 
 
 def test_own_entity_and_project_creation(server: Server) -> None:
