@@ -51,6 +51,8 @@ class LiveServer:
     def __init__(self, settings: Settings, port: int) -> None:
         self.settings = settings
         self.port = port
+        # An ASGI middleware to put in front of the app (a test that watches the wire).
+        self.wrap: Callable[[Any], Any] | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -63,8 +65,9 @@ class LiveServer:
 
         from labbook.server.app import create_app
 
+        app = create_app(self.settings)
         config = uvicorn.Config(
-            create_app(self.settings),
+            self.wrap(app) if self.wrap is not None else app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

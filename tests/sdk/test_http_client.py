@@ -6,7 +6,7 @@ import email.utils
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pytest
@@ -22,7 +22,7 @@ from labbook.errors import (
 )
 from labbook.sdk.http import Client, HttpSink, ServerUnavailable, backoff_delay, parse_retry_after
 from labbook.sdk.http.sink import record_bodies
-from labbook.store import RunRef
+from labbook.store import RunRef, Store
 
 if TYPE_CHECKING:
     from conftest import LiveServer
@@ -180,3 +180,90 @@ def test_sink_uploads_files_and_skips_one_the_server_refuses(
     got = sink.client.request("GET", "/projects/alice/p/runs/r1/files/ok.txt")
     assert got.content == b"hello"
     sink.close()
+
+
+class _Wire:
+    """ASGI middleware in front of the real app: records each request's TCP connection (the
+    client's address and port), headers and body, and can answer 503 to the first record posts."""
+
+    def __init__(self, app: Any, fail_records: int = 0) -> None:
+        self.app = app
+        self.fail_records = fail_records
+        self.seen: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        entry: dict[str, Any] = {
+            "method": scope["method"],
+            "path": scope["path"],
+            "client": tuple(scope["client"]),
+            "headers": {k.decode().lower(): v.decode() for k, v in scope["headers"]},
+            "body": b"",
+        }
+        self.seen.append(entry)
+        if scope["path"].endswith("/records") and self.fail_records > 0:
+            self.fail_records -= 1
+            entry["status"] = 503
+            while (await receive()).get("more_body"):
+                pass
+            await send({"type": "http.response.start", "status": 503, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def recording_receive() -> Any:
+            msg = await receive()
+            if msg["type"] == "http.request":
+                entry["body"] += msg.get("body", b"")
+            return msg
+
+        await self.app(scope, recording_receive, send)
+
+
+def test_sink_wire_gzip_batches_of_1mb_one_connection_and_5xx_retried(
+    server_factory: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    import gzip
+
+    from labbook.sdk.http.sink import MAX_BATCH_BYTES
+
+    wire: _Wire | None = None
+
+    def wrap(app: Any) -> _Wire:
+        nonlocal wire
+        wire = _Wire(app, fail_records=1)
+        return wire
+
+    srv = server_factory()
+    srv.wrap = wrap
+    srv.start()
+    key = srv.create_user("alice")
+    assert wire is not None
+    ref = RunRef("alice", "p", "r1")
+    hdr = {"t": records.RUN, "id": "r1", "project": "p", "entity": "alice", "name": "a",
+           "tags": [], "notes": None, "group": None, "job_type": None, "config": {},
+           "started_at": time.time(), "seq": 1}  # fmt: skip
+    rows = [
+        {"t": "h", "seq": i, "step": i - 2, "ts": 1.0, "rt": 0.0, "d": {"s": f"{i:08d}" * 40}}
+        for i in range(2, 10_002)
+    ]  # ~3.5 MB of msgpack
+    waits: list[float] = []
+    sink = HttpSink(Client(srv.url, key, sleep=waits.append), ref, tmp_path)
+    assert sink.last_seq() == 0
+    assert sink.send([hdr, *rows]) == 10_001
+    sink.close()
+
+    posts = [e for e in wire.seen if e["path"].endswith("/records")]
+    assert posts[0].get("status") == 503 and len(waits) == 1  # a 503 is retried after a wait
+    accepted = posts[1:]
+    assert len(accepted) >= 4  # ~3.5 MB went as several bodies of at most ~1 MB
+    for e in accepted:
+        assert e["headers"]["content-encoding"] == "gzip"
+        assert len(gzip.decompress(e["body"])) <= MAX_BATCH_BYTES
+    assert MAX_BATCH_BYTES == 1_000_000
+    # keep-alive: every request of the sink went over one TCP connection
+    assert len({e["client"] for e in wire.seen}) == 1
+    with Store.open(srv.settings.resolved_db_url()) as store:
+        h = store.history(ref, ["s"])["s"]
+        assert h.steps.tolist() == list(range(10_000))  # each stored once

@@ -138,6 +138,10 @@ def test_envelope(server: Server) -> None:
         RUN + "/envelope?key=x&buckets=10", headers=h | {"Accept": "application/msgpack"}
     )
     assert msgspec.msgpack.decode(packed.content)["max"] == env["max"]
+    # a step range: the zoomed view, bucketed over that range only, the spike still in it
+    zoom = s.get(RUN + "/envelope?key=x&buckets=5&step_min=30&step_max=49", headers=h).json()
+    assert zoom["bucket_lo"] == [30, 34, 38, 42, 46] and zoom["count"] == [4] * 5
+    assert zoom["max"] == [0.0, 99.0, 0.0, 0.0, 0.0]
     error(s.get(RUN + "/envelope?key=nope", headers=h), 404)
     error(s.get(RUN + "/envelope?key=x&buckets=0", headers=h), 422, "validation_error")
 
