@@ -173,3 +173,22 @@ def test_offline_run_of_a_logged_in_user_syncs_to_the_server(
     assert out.exit_code == 0, out.output
     with labbook.Api() as api:
         assert api.run(f"alice/p/{run.id}").history()["x"].tolist() == [2.5]
+
+
+def test_credentials_live_under_the_user_config_directory(
+    live_server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without LABBOOK_CONFIG_DIR: ``~/.config/labbook/``, or ``$XDG_CONFIG_HOME/labbook/``."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("LABBOOK_CONFIG_DIR")
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    key = live_server.create_user("alice")
+    labbook.login(key=key, host=live_server.url)
+    path = home / ".config" / "labbook" / "credentials.json"
+    assert credentials_path(Settings()) == path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_credentials(Settings()).keys == {live_server.url: key}
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert credentials_path(Settings()) == tmp_path / "xdg" / "labbook" / "credentials.json"

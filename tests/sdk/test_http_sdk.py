@@ -145,6 +145,31 @@ def test_project_the_key_cannot_write_fails_at_init(
         assert run.entity == "bob"
 
 
+def test_a_viewer_cannot_start_a_run_and_is_told_why(
+    online: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A viewer of a team's project reads it, but a run there fails at init (403 from the
+    server) with a message that names the project, not later with data lost."""
+    from labbook.errors import PermissionDenied
+    from labbook.store import Store
+
+    vera = online.create_user("vera")
+    with Store.open(online.settings.resolved_db_url()) as store:
+        store.create_team("acme", "alice")
+        store.set_member("acme", "vera", "viewer")
+    with labbook.init(project="vision", entity="acme", settings=Settings()) as run:
+        run.log({"x": 1.0})  # alice, the team's admin, logs there
+    monkeypatch.setenv("LABBOOK_API_KEY", vera)
+    s = Settings(capture_console=False)
+    before = sorted((tmp_path / "labbook").iterdir())
+    with pytest.raises(PermissionDenied, match="cannot log to project acme/vision"):
+        labbook.init(project="vision", entity="acme", settings=s)
+    assert labbook.run is None
+    assert sorted((tmp_path / "labbook").iterdir()) == before  # no run folder left behind
+    with labbook.Api(s) as api:  # reading is what a viewer may do
+        assert [r.summary["x"] for r in api.runs("acme/vision")] == [1.0]
+
+
 def test_server_down_at_init_journals_then_sync_uploads_once(
     server_factory: Callable[..., LiveServer],
     monkeypatch: pytest.MonkeyPatch,

@@ -185,3 +185,28 @@ def test_openapi_document(server: Server) -> None:
             "content"
         ]
     )
+
+
+def test_api_keys_are_compared_in_constant_time(server: Server, monkeypatch: Any) -> None:
+    """A key whose prefix matches is checked with ``hmac.compare_digest`` on its hash, so the
+    time an answer takes does not tell how much of a guessed secret was right."""
+    import hmac
+
+    from labbook.store import accounts
+
+    compared: list[tuple[str, str]] = []
+    real = hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(accounts.hmac, "compare_digest", spy)
+    good = server.user("alice")
+    key = good["Authorization"].removeprefix("Bearer ")
+    assert server.get("/viewer", headers=good).status_code == 200
+    last = key[-1]
+    wrong = key[:-1] + ("b" if last != "b" else "c")  # same prefix, one character off
+    error(server.get("/viewer", headers={"Authorization": f"Bearer {wrong}"}), 401)
+    assert len(compared) == 2
+    assert compared[0][0] == compared[0][1] and compared[1][0] != compared[1][1]

@@ -115,6 +115,28 @@ def test_stale_heartbeat_reads_crashed(make_server: Any) -> None:
     assert s.get(P + "/runs/r1", headers=h).json()["state"] == "crashed"
 
 
+def test_a_run_reads_as_crashed_five_minutes_after_its_last_heartbeat(server: Server) -> None:
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from labbook.store.schema import runs
+
+    h = server.user("alice")
+    server.put(P + "/runs/r1", headers=h)
+
+    def quiet_for(seconds: float) -> str:
+        then = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
+        with server.store.engine.begin() as conn:
+            conn.execute(update(runs).values(heartbeat_at=then))
+        return str(server.get(P + "/runs/r1", headers=h).json()["state"])
+
+    assert quiet_for(290) == "running"
+    assert quiet_for(310) == "crashed"
+    assert server.post(P + "/runs/r1/heartbeat", headers=h).status_code == 204
+    assert server.get(P + "/runs/r1", headers=h).json()["state"] == "running"
+
+
 def test_nul_characters_are_bad_input_not_a_server_fault(any_server: Server) -> None:
     """PostgreSQL refuses NUL in text and JSONB, SQLite in JSON paths: whichever field carries
     one, the answer is a 4xx with the error shape (stored or refused), never a 500."""
