@@ -58,6 +58,36 @@ def test_keys_shown_once_hashed_revocable(server: Server) -> None:
     assert s.delete(f"/keys/{other}", headers=s.user("root", admin=True)).status_code == 204
 
 
+def test_site_admins_manage_any_users_keys_over_rest(server: Server) -> None:
+    """The admin bootstrap without shell access to the server host: create a user, give them
+    a key (shown once), see and revoke their keys."""
+    s = server
+    root = s.user("root", admin=True)
+    assert s.post("/users", json={"name": "carol"}, headers=root).status_code == 201
+    r = s.post("/users/carol/keys", json={"name": "ci"}, headers=root)
+    assert r.status_code == 201
+    key, prefix = r.json()["key"], r.json()["prefix"]
+    carol = {"Authorization": f"Bearer {key}"}
+    assert s.get("/viewer", headers=carol).json()["name"] == "carol"
+    listed = s.get("/users/carol/keys", headers=root).json()["items"]
+    assert [(k["prefix"], k["name"]) for k in listed] == [(prefix, "ci")]
+    assert all("key" not in k for k in listed)
+    # a user may use the same routes for themself, but not for anyone else
+    assert [k["prefix"] for k in s.get("/users/carol/keys", headers=carol).json()["items"]] == [
+        prefix
+    ]
+    assert s.post("/users/carol/keys", headers=carol).status_code == 201
+    error(s.get("/users/root/keys", headers=carol), 403, "forbidden")
+    error(s.post("/users/root/keys", headers=carol), 403, "forbidden")
+    error(s.post("/users/nobody/keys", headers=root), 404)
+    error(s.post("/users/carol/keys"), 401)
+    assert s.delete(f"/keys/{prefix}", headers=root).status_code == 204
+    error(s.get("/viewer", headers=carol), 401)
+    assert prefix not in [
+        k["prefix"] for k in s.get("/users/carol/keys", headers=root).json()["items"]
+    ]
+
+
 def test_key_last_used_updated_at_most_once_a_minute(server: Server) -> None:
     s = server
     h = s.user("alice")
