@@ -60,4 +60,35 @@ def test_lightning_logger_records_metrics_hparams_and_finishes(tmp_path: Path) -
         h = run.history()
         train = h[h["train_loss"].notna()]
         assert len(train) == 8  # 4 batches x 2 epochs, one row per global step
+        assert list(train["_step"]) == list(range(8))  # at Lightning's global step
         assert list(h[h["val_acc"].notna()]["epoch"]) == [0.0, 1.0]
+
+
+@pytest.mark.slow
+def test_lightning_logger_uses_the_active_run_and_leaves_it_open(tmp_path: Path) -> None:
+    import labbook
+
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    settings = Settings(dir=tmp_path / "data", capture_requirements=False, system_metrics=False)
+    run = labbook.init(project="mine", config={"dataset": "random"}, settings=settings)
+    logger = LabbookLogger(project="ignored")
+    trainer = pl.Trainer(
+        max_epochs=1,
+        logger=logger,
+        log_every_n_steps=1,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(Tiny(lr=0.05), data)
+    assert logger.version == run.id and labbook.run is run  # still open: the script's to end
+    run.log({"test_acc": 0.5})
+    run.finish()
+    with Api(settings) as api:
+        stored = api.run(run.path)
+        assert stored.project == "mine" and stored.state == "finished"
+        assert stored.config["dataset"] == "random" and stored.config["lr"] == 0.05
+        assert stored.summary["test_acc"] == 0.5 and "train_loss" in stored.summary

@@ -61,3 +61,27 @@ def test_watch_validates_its_arguments(tmp_path: Path) -> None:
         watch(model, log_freq=0)
     with pytest.raises(labbook.UsageError, match=r"nn\.Module"):
         watch(object())
+
+
+@pytest.mark.parametrize(
+    ("log", "present", "absent"),
+    [
+        ("gradients", "gradients/", "parameters/"),
+        ("parameters", "parameters/", "gradients/"),
+    ],
+)
+def test_watch_logs_only_what_it_is_asked_for(
+    tmp_path: Path, log: str, present: str, absent: str
+) -> None:
+    settings = Settings(dir=tmp_path / "data", capture_requirements=False, system_metrics=False)
+    run = labbook.init(project="torch", settings=settings)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    watch(model, log=log, log_freq=2)
+    _train(model, 6, run)
+    run.finish()
+    with Api(settings) as api:
+        columns = list(api.run(run.path).history().columns)
+    assert {c for c in columns if c.startswith(present)} == {
+        f"{present}{n}" for n in ("0.weight", "0.bias", "2.weight", "2.bias")
+    }
+    assert not [c for c in columns if c.startswith(absent)]
