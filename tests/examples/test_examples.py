@@ -63,10 +63,39 @@ def test_digits_cnn_keras(tmp_path: Path) -> None:
     assert {r.config["batch_size"] for r in runs} == {32, 64}
     assert {r.config["dataset"] for r in runs} == {"sklearn-digits"}
     for r in runs:
-        assert 0.0 <= r.summary["test/accuracy"] <= 1.0
+        assert 0.0 <= r.summary["test/accuracy"] <= 1.0 and r.summary["test/loss"] > 0
         files = {f.path for f in r.files()}
         assert {"model-best.keras", "predictions.csv"} <= files
-        assert "eval/confusion_matrix" in r.history().columns
+        h = r.history()
+        assert "eval/confusion_matrix" in h.columns
+        (table,) = [v for v in h["test/predictions"] if isinstance(v, dict)]
+        assert table["_type"] == "table" and table["nrows"] == 360  # the held-out 20%
+
+
+def test_digits_cnn_is_the_seeds_architecture() -> None:
+    """Conv2D(32, 3x3, relu) -> MaxPool(2) -> Conv2D(64, 3x3, relu) -> MaxPool(2) -> Flatten ->
+    Dropout(0.5) -> Dense(10, softmax) on 28x28x1 inputs, as in the example's docstring."""
+    import importlib.util
+
+    keras = pytest.importorskip("keras")
+    spec = importlib.util.spec_from_file_location(
+        "digits_cnn_keras", EXAMPLES / "digits_cnn_keras.py"
+    )
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    model = example.build_model(example.parse_args([]))
+    layers = [(type(layer).__name__, layer.get_config()) for layer in model.layers]
+    assert [name for name, _ in layers] == [
+        "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Dense"
+    ]  # fmt: skip
+    conv1, conv2, dropout, dense = layers[0][1], layers[2][1], layers[5][1], layers[6][1]
+    assert (conv1["filters"], conv1["kernel_size"], conv1["activation"]) == (32, (3, 3), "relu")
+    assert (conv2["filters"], conv2["kernel_size"], conv2["activation"]) == (64, (3, 3), "relu")
+    assert layers[1][1]["pool_size"] == (2, 2) and dropout["rate"] == 0.5
+    assert (dense["units"], dense["activation"]) == (10, "softmax")
+    assert model.input_shape == (None, 28, 28, 1)
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
 
 
 @pytest.mark.slow
