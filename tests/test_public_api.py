@@ -25,6 +25,7 @@ PUBLIC = {
     "ValidationError",
     "__version__",
     "config",
+    "define_metric",
     "finish",
     "init",
     "join",

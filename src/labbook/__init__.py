@@ -47,6 +47,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "config",
+    "define_metric",
     "finish",
     "init",
     "join",
@@ -86,6 +87,11 @@ def join(exit_code: int | None = None) -> None:
 
 def save(glob_str: str, base_path: str | None = None, policy: str = "live") -> list[str]:
     return list(_require_run().save(glob_str, base_path=base_path, policy=policy))
+
+
+def define_metric(name: str, **kwargs: Any) -> Any:
+    """Define a metric of the active run (see :meth:`Run.define_metric`)."""
+    return _require_run().define_metric(name, **kwargs)
 
 
 _LAZY_SUBMODULES = frozenset({"keras", "sklearn", "plot"})

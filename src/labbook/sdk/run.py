@@ -28,6 +28,7 @@ from labbook.blobs import sha256_file
 from labbook.errors import UsageError
 from labbook.sdk.config import Config
 from labbook.sdk.journal import JournalWriter, RunDir, release_lock
+from labbook.sdk.metric_defs import MetricDef, MetricDefs
 from labbook.sdk.sender import Sender
 from labbook.sdk.summary import Summary
 from labbook.sdk.values import check_keys, flatten_into, plain
@@ -84,6 +85,7 @@ class Run:
         self._on_finish = on_finish
         self._warned_step = False
         self._media_files: set[str] = set()
+        self._metric_defs: MetricDefs | None = None  # None until define_metric: log() checks it
         self._finished = False
         self._finish_lock = threading.Lock()
 
@@ -235,7 +237,47 @@ class Run:
         ts = time.time()
         self._put(records.HistoryRow(self._step, ts, ts - self.start_time, row))
         self._summary_data.update(row)
+        if self._metric_defs is not None:
+            self._apply_metric_defs(self._metric_defs, row)
         self._step += 1
+
+    def _apply_metric_defs(self, defs: MetricDefs, row: dict[str, Any]) -> None:
+        """The summary writes ``define_metric`` asks for, journaled right after their row."""
+        writes, removed = defs.observe(row)
+        if not writes and not removed:
+            return
+        rec: dict[str, Any] = {"t": records.SUMMARY, "u": writes}
+        if removed:
+            rec["del"] = removed
+            for key in removed:
+                self._summary_data.pop(key, None)
+        self._summary_data.update(writes)
+        self._put(rec)
+
+    def define_metric(
+        self,
+        name: str,
+        step_metric: str | None = None,
+        step_sync: bool | None = None,
+        hidden: bool | None = None,
+        summary: str | None = None,
+        goal: str | None = None,
+        overwrite: bool | None = None,
+    ) -> MetricDef:
+        """Say what ``name``'s summary holds and which metric is its x-axis (wandb's call).
+
+        ``summary`` is a comma-separated list of ``min``, ``max``, ``mean``, ``best`` (with
+        ``goal="minimize"`` or ``"maximize"``), ``last`` or ``none``: the run's summary then
+        holds ``{"min": ..., ...}`` for the key instead of its last value. A trailing ``*`` in
+        ``name`` matches every key with that prefix. ``step_sync`` is accepted for wandb's
+        sake: rows always carry every key logged with them.
+        """
+        if self._metric_defs is None:
+            self._metric_defs = MetricDefs()
+        d = self._metric_defs.define(name, step_metric, summary, goal, hidden, overwrite)
+        defs = [x.as_record() for x in self._metric_defs.defs.values()]
+        self._put({"t": records.META, "m": {"metric_definitions": defs}})
+        return d
 
     # ----- config and summary callbacks ---------------------------------------------------------
     def _on_config_change(self, changed: dict[str, Any]) -> None:

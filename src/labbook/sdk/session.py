@@ -74,6 +74,9 @@ class DisabledRun:
     def save(self, *args: Any, **kwargs: Any) -> list[str]:
         return []
 
+    def define_metric(self, name: str, *args: Any, **kwargs: Any) -> None:
+        return None
+
     def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
         _SESSION.clear(self)
 
