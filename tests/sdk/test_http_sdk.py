@@ -252,3 +252,16 @@ def test_server_killed_mid_run_and_restarted_loses_and_duplicates_nothing(
         h = r.history(["v"])
         assert h["_step"].tolist() == list(range(len(expected)))
         assert _bits(h["v"].to_numpy()) == _bits(np.array(expected))
+
+
+def test_define_metric_summaries_reach_the_server(online: LiveServer) -> None:
+    with labbook.init(project="p", settings=Settings(capture_console=False)) as run:
+        run.define_metric("val/*", summary="min,mean")
+        for v in (3.0, 1.0, 2.0):
+            run.log({"val/loss": v})
+    with labbook.Api() as api:
+        assert api.remote
+        assert api.run(run.path).summary["val/loss"] == {"min": 1.0, "mean": 2.0}
+        assert api.run(run.path).metadata["metric_definitions"] == [
+            {"name": "val/*", "summary": ["min", "mean"]}
+        ]
