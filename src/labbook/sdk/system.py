@@ -43,7 +43,9 @@ class SystemMonitor:
         self._proc = psutil.Process()
         self._net0 = _net()
         self._disk0 = _disk_io()
-        self._nvml: Any = _nvml()
+        # Found on the sampler's thread: loading NVML (or learning there is none) takes ~20 ms,
+        # which init need not wait for.
+        self._nvml: Any = None
         # The first cpu_percent() call only sets a reference point.
         psutil.cpu_percent(None)
         with contextlib.suppress(psutil.Error):
@@ -63,6 +65,7 @@ class SystemMonitor:
         self._emit()
 
     def _loop(self) -> None:
+        self._nvml = _nvml()
         while not self._stop.wait(self.interval):
             self._emit()
 
