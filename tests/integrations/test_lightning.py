@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,15 +37,9 @@ class Tiny(pl.LightningModule):  # type: ignore[misc]
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
 
 
-@pytest.mark.slow
-def test_lightning_logger_records_metrics_hparams_and_finishes(tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    x, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
-    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
-    settings = Settings(dir=tmp_path / "data", capture_requirements=False, system_metrics=False)
-    logger = LabbookLogger(project="lightning", settings=settings)
-    trainer = pl.Trainer(
-        max_epochs=2,
+def _trainer(logger: LabbookLogger, tmp_path: Path, epochs: int) -> Any:
+    return pl.Trainer(
+        max_epochs=epochs,
         logger=logger,
         log_every_n_steps=1,
         enable_checkpointing=False,
@@ -52,7 +47,16 @@ def test_lightning_logger_records_metrics_hparams_and_finishes(tmp_path: Path) -
         enable_model_summary=False,
         default_root_dir=tmp_path,
     )
-    trainer.fit(Tiny(lr=0.05), data, data)
+
+
+@pytest.mark.slow
+def test_lightning_logger_records_metrics_hparams_and_finishes(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    settings = Settings(dir=tmp_path / "data", capture_requirements=False, system_metrics=False)
+    logger = LabbookLogger(project="lightning", settings=settings)
+    _trainer(logger, tmp_path, epochs=2).fit(Tiny(lr=0.05), data, data)
     with Api(settings) as api:
         run = api.run(f"lightning/{logger.version}")
         assert run.state == "finished"
@@ -74,16 +78,7 @@ def test_lightning_logger_uses_the_active_run_and_leaves_it_open(tmp_path: Path)
     settings = Settings(dir=tmp_path / "data", capture_requirements=False, system_metrics=False)
     run = labbook.init(project="mine", config={"dataset": "random"}, settings=settings)
     logger = LabbookLogger(project="ignored")
-    trainer = pl.Trainer(
-        max_epochs=1,
-        logger=logger,
-        log_every_n_steps=1,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    trainer.fit(Tiny(lr=0.05), data)
+    _trainer(logger, tmp_path, epochs=1).fit(Tiny(lr=0.05), data)
     assert logger.version == run.id and labbook.run is run  # still open: the script's to end
     run.log({"test_acc": 0.5})
     run.finish()

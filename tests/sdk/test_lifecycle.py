@@ -235,13 +235,8 @@ def test_git_commit_and_diff_are_captured(
     import subprocess
 
     repo = tmp_path / "repo"
-    repo.mkdir()
-    git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    (repo / "train.py").write_text("print(1)\n")
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-qm", "init"], check=True)
-    (repo / "train.py").write_text("print(2)\n")
+    _git_repo(repo)
+    git = ["git", "-C", str(repo)]
     monkeypatch.chdir(repo)
     run = labbook.init(project="p", settings=settings)
     run.finish()
