@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -38,11 +39,12 @@ def test_runs_table_lists_runs_with_config_and_summary(logged: labbook.Run) -> N
 def test_runs_table_shows_media_by_kind_and_size(tmp_path: Path) -> None:
     run = labbook.init(project="media", settings=Settings(capture_console=False))
     run.log({"preds": labbook.Table(columns=["truth", "guess"], data=[[1, 2], [3, 4], [5, 6]])})
-    run.log({"loss": 0.25})
+    run.log({"loss": 0.25, "samples": [labbook.Image(np.zeros((2, 2))) for _ in range(3)]})
     run.finish()
     out = CliRunner().invoke(cli, ["runs", "media"], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
     assert "preds=<table 3x2>" in out.output and "loss=0.25" in out.output
+    assert "samples=<3 x image>" in out.output
     assert "sha256" not in out.output  # not the reference's storage fields
 
 

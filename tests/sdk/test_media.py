@@ -422,3 +422,38 @@ def test_wandb_alias_logs_media(settings: Settings, api: Api) -> None:
         "histogram",
         "plot",
     ]
+
+
+def test_a_list_of_images_is_one_value_with_every_image_kept(settings: Settings, api: Api) -> None:
+    """wandb scripts log sample predictions as ``{"examples": [wandb.Image(...), ...]}``."""
+    rng = np.random.default_rng(5)
+    arrays = [rng.integers(0, 256, (6, 7), dtype=np.uint8) for _ in range(3)]
+    run = labbook.init(project="p", settings=settings)
+    run.log({"examples": [Image(a, caption=f"pred {i}") for i, a in enumerate(arrays)]})
+    run.log({"pair": (Histogram([1, 2, 3]), Histogram([4.0]))})  # tuples, inline media too
+    run.finish()
+    h = api.run(run.path).history()
+    ref = h["examples"][0]
+    assert ref["_type"] == "list" and ref["items_type"] == "image" and len(ref["items"]) == 3
+    files = {f.path: f for f in api.run(run.path).files()}
+    for i, (item, a) in enumerate(zip(ref["items"], arrays, strict=True)):
+        assert item["caption"] == f"pred {i}" and files[item["path"]].sha256 == item["sha256"]
+        assert np.array_equal(_pixels(_blob(settings, item["sha256"])), a)
+    pair = h["pair"][1]
+    assert pair["items_type"] == "histogram" and [sum(x["values"]) for x in pair["items"]] == [3, 1]
+
+
+def test_media_lists_must_be_of_one_kind_and_are_capped(settings: Settings, api: Api) -> None:
+    from labbook.sdk.values import MAX_MEDIA_ITEMS
+
+    run = labbook.init(project="p", settings=settings)
+    with pytest.raises(TypeError, match=r"'mixed'.*one kind"):
+        run.log({"mixed": [Image(np.zeros((2, 2))), Histogram([1.0])]})
+    with pytest.raises(TypeError, match="'numbers'"):
+        run.log({"numbers": [1.0, 2.0]})  # numbers are logged one key each, or as a Histogram
+    many = [Image(np.full((2, 2), i % 256, dtype=np.uint8)) for i in range(MAX_MEDIA_ITEMS + 5)]
+    with pytest.warns(UserWarning, match=f"only the first {MAX_MEDIA_ITEMS}"):
+        run.log({"many": many})
+    run.finish()
+    (ref,) = [v for v in api.run(run.path).history()["many"] if isinstance(v, dict)]
+    assert len(ref["items"]) == MAX_MEDIA_ITEMS

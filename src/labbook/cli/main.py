@@ -37,6 +37,8 @@ def _fmt(v: Any) -> str:
         return f"{v:.4g}" if math.isfinite(v) else str(v)
     if isinstance(v, dict) and isinstance(v.get("_type"), str):
         # A logged media value (table, image, plot): its kind and size, not its storage fields.
+        if v["_type"] == "list" and isinstance(v.get("items"), list):
+            return f"<{len(v['items'])} x {v.get('items_type')}>"
         shape = f" {v['nrows']}x{len(v['columns'])}" if "nrows" in v and "columns" in v else ""
         return f"<{v['_type']}{shape}>"
     if isinstance(v, dict | list):

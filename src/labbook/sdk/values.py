@@ -6,6 +6,7 @@ it was logged, not later in a background thread.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -27,6 +28,48 @@ class HistoryValue(Protocol):
     def _to_history(
         self, key: str, step: int
     ) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]]: ...
+
+
+MAX_MEDIA_ITEMS = 108
+"""At most this many media values in one logged list (wandb's limit for a list of images)."""
+
+
+class MediaList:
+    """Several media values of one kind under one key: ``log({"examples": [Image(...), ...]})``.
+
+    wandb scripts log sample predictions this way. The row keeps
+    ``{"_type": "list", "items_type": "image", "items": [<each item's reference>, ...]}`` and
+    every item's files are kept like those of a single value. Beyond :data:`MAX_MEDIA_ITEMS`
+    the rest is left out with a warning, as wandb does, rather than failing the training step.
+    """
+
+    def __init__(self, key: str, items: list[Any] | tuple[Any, ...]) -> None:
+        kinds = {type(v) for v in items}
+        if len(kinds) != 1 or getattr(next(iter(kinds)), "_to_history", None) is None:
+            names = sorted(k.__name__ for k in kinds)
+            raise TypeError(
+                f"cannot log key {key!r}: a list must hold media of one kind "
+                f"(e.g. only labbook.Image), got {', '.join(names)}"
+            )
+        if len(items) > MAX_MEDIA_ITEMS:
+            warnings.warn(
+                f"labbook: key {key!r} holds {len(items)} media values; only the first "
+                f"{MAX_MEDIA_ITEMS} are kept",
+                stacklevel=4,
+            )
+            items = items[:MAX_MEDIA_ITEMS]
+        self.items = list(items)
+
+    def _to_history(
+        self, key: str, step: int
+    ) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]]:
+        refs: list[dict[str, Any]] = []
+        files: list[tuple[str, str, bytes]] = []
+        for item in self.items:
+            ref, item_files = item._to_history(key, step)
+            refs.append(ref)
+            files.extend(item_files)
+        return {"_type": "list", "items_type": refs[0].get("_type"), "items": refs}, files
 
 
 def _bad(key: str, value: Any, hint: str = "") -> TypeError:
@@ -106,6 +149,11 @@ def flatten_into(
             if refs is None:
                 raise _bad(key, v, "; media values can only be logged with log()")
             row[key] = v
+            refs.append(key)
+        elif (tv is list or tv is tuple) and v and getattr(type(v[0]), "_to_history", None):
+            if refs is None:
+                raise _bad(key, v, "; media values can only be logged with log()")
+            row[key] = MediaList(key, v)
             refs.append(key)
         else:
             row[key] = scalar(key, v)
