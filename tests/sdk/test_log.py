@@ -47,12 +47,40 @@ def test_torch_scalars_are_numbers(settings: Settings, api: Api) -> None:
     torch = pytest.importorskip("torch")
     run = labbook.init(project="p", settings=settings)
     run.log({"loss": torch.tensor(0.75), "step_count": torch.tensor(3)})
-    with pytest.raises(TypeError, match="'vec'"):
-        run.log({"vec": torch.ones(3)})
+    run.log({"vec": torch.ones(3), "one": torch.tensor([2.5])})
+    run.log({"grads": torch.arange(100, dtype=torch.bfloat16)})  # no numpy bfloat16: as float
     run.finish()
     h = api.run(run.path).history()
     assert h["loss"][0] == 0.75
     assert h["step_count"][0] == 3
+    assert h["vec"][1] == [1.0, 1.0, 1.0] and h["one"][1] == 2.5
+    assert h["grads"][2]["_type"] == "histogram" and sum(h["grads"][2]["values"]) == 100
+
+
+def test_arrays_and_lists_follow_wandb(settings: Settings, api: Api) -> None:
+    """A one-element array is its element; up to 32 elements a list; more, a 32-bin histogram
+    of the values (wandb's rule), so ``log({"losses": losses})`` never stops a script."""
+    run = labbook.init(project="p", settings=settings)
+    big = np.random.default_rng(0).normal(size=1000)
+    run.log(
+        {
+            "one": np.array([3.5]),
+            "small": np.arange(6).reshape(2, 3),
+            "losses": [0.5, 0.25, float("nan")],
+            "words": np.array(["a", "b"]),
+            "big": big,
+            "nested": [np.arange(40), (1, "x", None, True)],
+        }
+    )
+    run.finish()
+    h = api.run(run.path).history()
+    assert h["one"][0] == 3.5
+    assert h["small"][0] == [[0, 1, 2], [3, 4, 5]]
+    assert h["losses"][0][:2] == [0.5, 0.25] and math.isnan(h["losses"][0][2])
+    assert h["words"][0] == ["a", "b"]
+    counts, edges = np.histogram(big, bins=32)
+    assert h["big"][0] == {"_type": "histogram", "bins": edges.tolist(), "values": counts.tolist()}
+    assert h["nested"][0] == [list(range(40)), [1, "x", None, True]]  # in a list: stays a list
 
 
 def test_nan_and_inf_are_values(settings: Settings, api: Api) -> None:
@@ -71,7 +99,9 @@ def test_unencodable_value_raises_type_error_naming_the_key(settings: Settings) 
     with pytest.raises(TypeError, match="'big'"):
         run.log({"big": 2**70})
     with pytest.raises(TypeError, match="'arr'"):
-        run.log({"arr": np.zeros(3)})
+        run.log({"arr": np.array([object(), object()])})
+    with pytest.raises(TypeError, match=r"'lst\[1\]'"):
+        run.log({"lst": [1.0, object()]})
     with pytest.raises(ValueError, match="_step"):
         run.log({"_step": 3})
     with pytest.raises(TypeError):

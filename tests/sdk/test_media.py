@@ -449,8 +449,10 @@ def test_media_lists_must_be_of_one_kind_and_are_capped(settings: Settings, api:
     run = labbook.init(project="p", settings=settings)
     with pytest.raises(TypeError, match=r"'mixed'.*one kind"):
         run.log({"mixed": [Image(np.zeros((2, 2))), Histogram([1.0])]})
-    with pytest.raises(TypeError, match="'numbers'"):
-        run.log({"numbers": [1.0, 2.0]})  # numbers are logged one key each, or as a Histogram
+    with pytest.raises(TypeError, match=r"'mixed2'.*one kind"):
+        run.log({"mixed2": [Image(np.zeros((2, 2))), 1.0]})
+    with pytest.raises(TypeError, match=r"'mixed3\[1\]'"):
+        run.log({"mixed3": [1.0, Image(np.zeros((2, 2)))]})
     many = [Image(np.full((2, 2), i % 256, dtype=np.uint8)) for i in range(MAX_MEDIA_ITEMS + 5)]
     with pytest.warns(UserWarning, match=f"only the first {MAX_MEDIA_ITEMS}"):
         run.log({"many": many})

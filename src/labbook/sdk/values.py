@@ -156,7 +156,58 @@ def flatten_into(
             row[key] = MediaList(key, v)
             refs.append(key)
         else:
-            row[key] = scalar(key, v)
+            value = _loggable(key, v)
+            if refs is not None and getattr(type(value), "_to_history", None) is not None:
+                refs.append(key)
+            row[key] = value
+
+
+HISTOGRAM_ABOVE = 32
+"""A numeric array with more elements than this is logged as a 32-bin histogram (wandb's rule)."""
+
+
+def _loggable(key: str, value: Any, nested: bool = False) -> Any:
+    """A scalar, a list, or (for a large numeric array) a ``labbook.Histogram``.
+
+    As in wandb: a numpy array or torch tensor of one element is that element; one of at most
+    :data:`HISTOGRAM_ABOVE` elements is stored as a (nested) list, a larger numeric one as a
+    histogram of its values. Lists and tuples are stored as lists of plain values (an array
+    inside a list stays a list: a histogram is a value of its own).
+    """
+    if isinstance(value, np.generic):  # numpy scalars: the common case here
+        return scalar(key, value)
+    if isinstance(value, list | tuple):
+        return [
+            v if _is_plain(v) else _loggable(f"{key}[{i}]", v, True) for i, v in enumerate(value)
+        ]
+    arr: np.ndarray | None = None
+    if isinstance(value, np.ndarray) and value.ndim > 0:
+        arr = value
+    elif type(value).__module__.startswith("torch") and hasattr(value, "dim") and value.dim() > 0:
+        t = value.detach().cpu()
+        arr = (t.float() if t.is_floating_point() else t).numpy()
+    if arr is None:
+        return scalar(key, value)
+    if arr.size == 1:
+        return scalar(key, arr.reshape(())[()])
+    if arr.dtype.kind not in "biufU":
+        raise _bad(key, value, f" with dtype {arr.dtype}; log numbers or text")
+    if arr.size > HISTOGRAM_ABOVE and arr.dtype.kind != "U" and not nested:
+        from labbook.sdk.media import Histogram  # media builds on this module
+
+        return Histogram(arr, num_bins=32)
+    return _loggable(key, arr.tolist(), True)
+
+
+def _is_plain(v: Any) -> bool:
+    t = type(v)
+    return (
+        t is float
+        or t is str
+        or t is bool
+        or v is None
+        or (t is int and INT64_MIN <= v <= INT64_MAX)
+    )
 
 
 def check_keys(row: Mapping[str, Any]) -> None:
