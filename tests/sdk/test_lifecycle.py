@@ -309,3 +309,51 @@ def test_stale_heartbeat_reads_as_crashed(tmp_path: Path) -> None:
         assert api.run(run.path).state == "crashed"
         run.finish()
         assert api.run(run.path).state == "finished"
+
+
+def test_log_code_snapshots_the_source_files(tmp_path: Path, api: Api) -> None:
+    settings = Settings(dir=tmp_path / "data", capture_requirements=False)
+    src = tmp_path / "proj"
+    (src / "pkg").mkdir(parents=True)
+    (src / "train.py").write_text("print('v1')\n")
+    (src / "pkg" / "model.py").write_text("LAYERS = 2\n")
+    (src / "notes.md").write_text("not code")
+    for skipped in (".git", "__pycache__", "labbook", "venv"):
+        (src / skipped).mkdir()
+        (src / skipped / "x.py").write_text("skip me")
+    run = labbook.init(project="p", settings=settings)
+    saved = run.log_code(src, exclude_fn=lambda p: p.endswith("model.py"))
+    assert saved == ["code/train.py"]
+    assert run.log_code(src, include_fn=lambda p: p.endswith((".py", ".md"))) == [
+        "code/notes.md",
+        "code/train.py",
+        "code/pkg/model.py",
+    ]
+    (src / "train.py").write_text("print('edited after')\n")  # the snapshot keeps what ran
+    run.finish()
+    files = {f.path for f in api.run(run.path).files()}
+    assert {"code/train.py", "code/pkg/model.py", "code/notes.md"} <= files
+    assert not [f for f in files if "skip" in f or f.startswith(("code/.git", "code/venv"))]
+    assert (Path(run.dir) / "code" / "train.py").read_text() == "print('v1')\n"
+    with pytest.raises(labbook.UsageError, match="not a directory"):
+        labbook.init(project="p", settings=settings).log_code(tmp_path / "missing")
+
+
+def test_save_code_keeps_the_running_script(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import labbook\n"
+        "run = labbook.init(project='p', save_code=True)\n"
+        "run.log({'x': 1.0})\n"
+        "run.finish()\n"
+        "print(run.path)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    with Api(Settings(dir=tmp_path / "data")) as api:
+        files = {f.path for f in api.run(out.stdout.strip().splitlines()[-1]).files()}
+    assert "code/train.py" in files

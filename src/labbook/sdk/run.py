@@ -34,6 +34,21 @@ from labbook.sdk.summary import Summary
 from labbook.sdk.values import check_keys, flatten_into, plain
 from labbook.settings import Settings
 
+MAX_CODE_FILES = 1000
+_NOT_CODE_DIRS = frozenset(
+    {"__pycache__", "node_modules", "site-packages", "venv", "env", "labbook", "wandb", "mlruns"}
+)
+
+
+def _skipped_code_dir(path: Path) -> bool:
+    """Folders ``log_code`` never searches: hidden ones, environments, caches, run folders."""
+    return (
+        path.name.startswith(".")
+        or path.name in _NOT_CODE_DIRS
+        or (path / "pyvenv.cfg").is_file()
+        or path.is_symlink()
+    )
+
 
 class Run:
     """One tracked run. Created by :func:`labbook.init`, never directly."""
@@ -325,6 +340,44 @@ class Run:
             except OSError:
                 shutil.copy2(src, dest)
             saved.append(rel.as_posix())
+        return saved
+
+    def log_code(
+        self,
+        root: str | os.PathLike[str] = ".",
+        name: str | None = None,
+        include_fn: Any = None,
+        exclude_fn: Any = None,
+    ) -> list[str]:
+        """Copy the source files under ``root`` into the run (``code/...``), as they are now.
+
+        wandb's call: ``include_fn(path)`` picks files (default: ``*.py``), ``exclude_fn(path)``
+        drops some; hidden folders, virtual environments, caches and labbook's and wandb's run
+        folders are never searched. A copy, not a link: the code the run ran, not a later edit.
+        Returns the paths saved, relative to ``run.dir``.
+        """
+        base = Path(root).resolve()
+        if not base.is_dir():
+            raise UsageError(f"log_code: {root!r} is not a directory")
+        include = include_fn if include_fn is not None else (lambda p: str(p).endswith(".py"))
+        saved: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = sorted(d for d in dirnames if not _skipped_code_dir(Path(dirpath, d)))
+            for fname in sorted(filenames):
+                src = Path(dirpath, fname)
+                if not include(str(src)) or (exclude_fn is not None and exclude_fn(str(src))):
+                    continue
+                if len(saved) >= MAX_CODE_FILES:
+                    warnings.warn(
+                        f"labbook: log_code keeps at most {MAX_CODE_FILES} files", stacklevel=2
+                    )
+                    return saved
+                rel = Path("code", src.relative_to(base))
+                dest = self._run_dir.files / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(OSError):
+                    shutil.copyfile(src, dest)
+                    saved.append(rel.as_posix())
         return saved
 
     def _record_files(self) -> None:

@@ -77,6 +77,9 @@ class DisabledRun:
     def define_metric(self, name: str, *args: Any, **kwargs: Any) -> None:
         return None
 
+    def log_code(self, *args: Any, **kwargs: Any) -> list[str]:
+        return []
+
     def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
         _SESSION.clear(self)
 
@@ -157,9 +160,13 @@ def init(
     resume: bool | str | None = None,
     reinit: bool | None = None,
     settings: Settings | None = None,
+    save_code: bool | None = None,
     **_ignored: Any,
 ) -> Run | DisabledRun:
-    """Start a run (wandb's signature). A run still active in this process is finished first."""
+    """Start a run (wandb's signature). A run still active in this process is finished first.
+
+    ``save_code=True`` copies the script being run into the run's ``code/`` folder.
+    """
     base = settings or Settings()
     overrides: dict[str, Any] = {}
     if mode is not None:
@@ -181,7 +188,18 @@ def init(
             return disabled
         run = _start(s, project, entity, cfg, name, tags, notes, group, job_type, id, resume)
         _SESSION.set(run)
+        if save_code:
+            _save_program(run)
         return run
+
+
+def _save_program(run: Run) -> None:
+    """The running script, into ``code/`` (nothing to save in a notebook or ``python -c``)."""
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if program is None or not program.is_file():
+        return
+    target = program.resolve()
+    run.log_code(target.parent, include_fn=lambda p: Path(p) == target)
 
 
 def _start(
