@@ -459,3 +459,26 @@ def test_media_lists_must_be_of_one_kind_and_are_capped(settings: Settings, api:
     run.finish()
     (ref,) = [v for v in api.run(run.path).history()["many"] if isinstance(v, dict)]
     assert len(ref["items"]) == MAX_MEDIA_ITEMS
+
+
+def test_a_prediction_table_with_images_keeps_every_image(settings: Settings, api: Api) -> None:
+    """wandb's prediction table: ``table.add_data(wandb.Image(x), guess, truth)``."""
+    rng = np.random.default_rng(9)
+    inputs = [rng.integers(0, 256, (5, 5), dtype=np.uint8) for _ in range(3)]
+    table = Table(columns=["image", "guess", "truth"])
+    for i, x in enumerate(inputs):
+        table.add_data(Image(x), i % 2, 1)
+    run = labbook.init(project="p", settings=settings)
+    run.log({"predictions": table})
+    run.finish()
+    ref = api.run(run.path).history()["predictions"][0]
+    assert ref["nrows"] == 3 and ref["columns"] == ["image", "guess", "truth"]
+    files = {f.path: f for f in api.run(run.path).files()}
+    stored = Table.from_json(_blob(settings, ref["sha256"]))
+    assert stored.get_column("guess") == [0, 1, 0]
+    for cell, x in zip(stored.get_column("image"), inputs, strict=True):
+        assert cell["_type"] == "image" and files[cell["path"]].sha256 == cell["sha256"]
+        assert np.array_equal(_pixels(_blob(settings, cell["sha256"])), x)
+    assert table.data[0][0].width == 5  # the table itself still holds the images
+    with pytest.raises(TypeError, match=r"labbook\.Image"):
+        table.add_data(Histogram([1.0]), 0, 0)

@@ -227,14 +227,14 @@ def _minmax(a: np.ndarray[Any, Any], lo: float, hi: float) -> np.ndarray[Any, An
 
 def _cell(column: str, row: int, value: Any) -> Any:
     tv = type(value)
-    if tv is float or tv is str or tv is int or tv is bool or value is None:
+    if tv is float or tv is str or tv is int or tv is bool or value is None or tv is Image:
         return value
     try:
         return scalar(column, value)
     except TypeError:
         raise TypeError(
-            f"labbook.Table cell (row {row}, column {column!r}) must be a number, string, bool "
-            f"or None, not {type(value).__name__}"
+            f"labbook.Table cell (row {row}, column {column!r}) must be a number, string, bool, "
+            f"None or labbook.Image, not {type(value).__name__}"
         ) from None
 
 
@@ -250,7 +250,9 @@ class Table:
     """Rows of scalars (numbers, strings, bools, None) under named columns, like ``wandb.Table``.
 
     At most :data:`MAX_TABLE_ROWS` (100,000) rows. Logged as a JSON file (see the module
-    docstring for how NaN and infinities are kept).
+    docstring for how NaN and infinities are kept). A cell may also hold a :class:`Image` (a
+    prediction table shows the input beside the guess): logged, each image is stored like a
+    logged image and the cell holds its reference, which :meth:`from_json` returns as a dict.
     """
 
     _type = "table"
@@ -404,8 +406,26 @@ class Table:
             data.append(out)
         return cls._trusted([str(c) for c in obj["columns"]], data)
 
+    def _with_image_refs(self, key: str, step: int) -> tuple[Table, list[MediaFile]]:
+        """This table with each image cell replaced by its reference, and the images' files."""
+        files: list[MediaFile] = []
+        rows = self.data
+        for r, row in enumerate(self.data):
+            if not any(type(v) is Image for v in row):
+                continue
+            if rows is self.data:
+                rows = list(self.data)
+            out = list(row)
+            for c, v in enumerate(row):
+                if type(v) is Image:
+                    out[c], image_files = v._to_history(key, step)
+                    files.extend(image_files)
+            rows[r] = out
+        return (self if rows is self.data else Table._trusted(self.columns, rows)), files
+
     def _to_history(self, key: str, step: int) -> tuple[dict[str, Any], list[MediaFile]]:
-        data = self.to_json()
+        table, files = self._with_image_refs(key, step)
+        data = table.to_json()
         sha = _sha(data)
         path = media_path("table", key, step, sha, "json")
         ref = {
@@ -417,7 +437,7 @@ class Table:
             "columns": list(self.columns),
             "nrows": len(self.data),
         }
-        return ref, [(path, sha, data)]
+        return ref, [*files, (path, sha, data)]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Table):
