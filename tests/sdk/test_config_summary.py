@@ -88,3 +88,17 @@ def test_summary_defaults_to_last_value_and_is_writable(settings: Settings, api:
     assert summary["best_acc"] == 0.7
     assert summary["loss"] == 0.1234
     assert summary["note"] == "x"
+
+
+def test_init_filters_config_keys_like_wandb(settings: Settings, api: Api) -> None:
+    args = argparse.Namespace(lr=0.1, batch_size=32, data_dir="/secret/path", seed=1)
+    run = labbook.init(
+        project="p", config=args, config_exclude_keys=["data_dir"], settings=settings
+    )
+    run.finish()
+    assert api.run(run.path).config == {"lr": 0.1, "batch_size": 32, "seed": 1}
+    run = labbook.init(project="p", config=args, config_include_keys=["lr"], settings=settings)
+    run.finish()
+    assert api.run(run.path).config == {"lr": 0.1}
+    with pytest.raises(labbook.UsageError, match="not both"):
+        labbook.init(config=args, config_include_keys=["lr"], config_exclude_keys=["seed"])

@@ -161,11 +161,15 @@ def init(
     reinit: bool | None = None,
     settings: Settings | None = None,
     save_code: bool | None = None,
+    config_exclude_keys: Sequence[str] | None = None,
+    config_include_keys: Sequence[str] | None = None,
     **_ignored: Any,
 ) -> Run | DisabledRun:
     """Start a run (wandb's signature). A run still active in this process is finished first.
 
-    ``save_code=True`` copies the script being run into the run's ``code/`` folder.
+    ``save_code=True`` copies the script being run into the run's ``code/`` folder;
+    ``config_include_keys`` / ``config_exclude_keys`` filter ``config`` (e.g. a whole
+    ``argparse.Namespace``) before it is stored.
     """
     base = settings or Settings()
     overrides: dict[str, Any] = {}
@@ -177,7 +181,13 @@ def init(
         overrides["run_dir"] = Path(dir)
     s = base.model_copy(update=overrides) if overrides else base
     project = _check_name("project", project or s.project or "uncategorized")
+    if config_exclude_keys is not None and config_include_keys is not None:
+        raise UsageError("pass config_include_keys or config_exclude_keys, not both")
     cfg = {k: plain(k, v) for k, v in config_input(config).items()}
+    if config_include_keys is not None:
+        cfg = {k: v for k, v in cfg.items() if k in set(config_include_keys)}
+    if config_exclude_keys is not None:
+        cfg = {k: v for k, v in cfg.items() if k not in set(config_exclude_keys)}
 
     with _SESSION.lock:
         if _SESSION.run is not None:
