@@ -102,3 +102,15 @@ def test_init_filters_config_keys_like_wandb(settings: Settings, api: Api) -> No
     assert api.run(run.path).config == {"lr": 0.1}
     with pytest.raises(labbook.UsageError, match="not both"):
         labbook.init(config=args, config_include_keys=["lr"], config_exclude_keys=["seed"])
+
+
+def test_init_allow_val_change_lets_values_change(settings: Settings, api: Api) -> None:
+    run = labbook.init(project="p", config={"lr": 0.1}, allow_val_change=True, settings=settings)
+    run.config.lr = 0.05
+    labbook.config.update({"lr": 0.01})
+    run.finish()
+    assert api.run(run.path).config["lr"] == 0.01
+    strict = labbook.init(project="p", config={"lr": 0.1}, settings=settings)
+    with pytest.raises(labbook.ConfigValueChangeError):
+        strict.config.lr = 0.05
+    strict.finish()

@@ -62,6 +62,11 @@ class Config:
     ) -> None:
         object.__setattr__(self, "_data", dict(data or {}))
         object.__setattr__(self, "_on_change", on_change)
+        object.__setattr__(self, "_allow_all", False)
+
+    def allow_val_changes(self) -> None:
+        """Let every later write change existing values: ``init(allow_val_change=True)``."""
+        object.__setattr__(self, "_allow_all", True)
 
     # ----- writes ------------------------------------------------------------------------------
     def update(self, d: Any = None, allow_val_change: bool = False, **kwargs: Any) -> None:
@@ -85,7 +90,7 @@ class Config:
                 if old is _MISSING:
                     changed[key] = value
                 continue
-            if not allow_val_change:
+            if not (allow_val_change or self._allow_all):
                 raise ConfigValueChangeError(
                     f"config key {key!r} is already {old!r}; refusing to change it to {value!r}. "
                     "Pass allow_val_change=True to change it."

@@ -163,13 +163,15 @@ def init(
     save_code: bool | None = None,
     config_exclude_keys: Sequence[str] | None = None,
     config_include_keys: Sequence[str] | None = None,
+    allow_val_change: bool | None = None,
     **_ignored: Any,
 ) -> Run | DisabledRun:
     """Start a run (wandb's signature). A run still active in this process is finished first.
 
     ``save_code=True`` copies the script being run into the run's ``code/`` folder;
     ``config_include_keys`` / ``config_exclude_keys`` filter ``config`` (e.g. a whole
-    ``argparse.Namespace``) before it is stored.
+    ``argparse.Namespace``) before it is stored; ``allow_val_change=True`` lets the script
+    change config values it already set.
     """
     base = settings or Settings()
     overrides: dict[str, Any] = {}
@@ -198,6 +200,8 @@ def init(
             return disabled
         run = _start(s, project, entity, cfg, name, tags, notes, group, job_type, id, resume)
         _SESSION.set(run)
+        if allow_val_change:
+            run.config.allow_val_changes()
         if save_code:
             _save_program(run)
         return run
