@@ -69,7 +69,12 @@ def _require_run() -> Any:
     return run
 
 
-def log(data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+def log(
+    data: dict[str, Any],
+    step: int | None = None,
+    commit: bool | None = None,
+    sync: bool | None = None,
+) -> None:
     """Log to the active run (see :meth:`Run.log`)."""
     _require_run().log(data, step=step, commit=commit)
 

@@ -159,8 +159,10 @@ def test_module_level_log_goes_to_active_run(settings: Settings, api: Api) -> No
     run = labbook.init(project="p", settings=settings)
     assert labbook.run is run
     labbook.log({"a": 1.0})
+    labbook.log({"a": 2.0}, sync=False)  # wandb's deprecated flag: accepted, no effect
+    run.log({"a": 3.0}, sync=True)
     labbook.finish()
     assert labbook.run is None
-    assert list(api.run(run.path).history()["a"]) == [1.0]
+    assert list(api.run(run.path).history()["a"]) == [1.0, 2.0, 3.0]
     with pytest.raises(labbook.UsageError):
-        run.log({"a": 2.0})
+        run.log({"a": 4.0})

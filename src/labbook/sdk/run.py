@@ -160,13 +160,18 @@ class Run:
 
     # ----- logging -----------------------------------------------------------------------------
     def log(
-        self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
+        self,
+        data: Mapping[str, Any],
+        step: int | None = None,
+        commit: bool | None = None,
+        sync: bool | None = None,
     ) -> None:
         """Record one row of metrics.
 
         Without ``step`` each call is a row and advances the step; ``commit=False`` merges into the
         row being built. With ``step``, calls at the same step merge, a higher step starts a new
-        row, and a lower one is dropped with a single warning (wandb's semantics).
+        row, and a lower one is dropped with a single warning (wandb's semantics). ``sync`` is
+        accepted for wandb's sake and changes nothing: ``log()`` never waits for I/O.
         """
         if self._finished:
             raise UsageError(f"run {self.id} is finished; call labbook.init() for a new run")

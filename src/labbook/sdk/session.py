@@ -68,7 +68,7 @@ class DisabledRun:
         self.offline = True
         self.step = 0
 
-    def log(self, data: Any, step: int | None = None, commit: bool | None = None) -> None:
+    def log(self, data: Any, step: int | None = None, commit: bool | None = None, **_: Any) -> None:
         return None
 
     def save(self, *args: Any, **kwargs: Any) -> list[str]:
