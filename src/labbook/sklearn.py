@@ -1,5 +1,21 @@
-"""``labbook.sklearn``: scikit-learn helpers (see :mod:`labbook.integrations.sklearn`)."""
+"""``labbook.sklearn``: scikit-learn helpers (see :mod:`labbook.integrations.sklearn`).
 
-from labbook.integrations.sklearn import log_classifier
+``log_classifier`` is labbook's one call; the ``plot_*`` functions are wandb's names for the same
+charts, so scripts written for ``wandb.sklearn`` keep running.
+"""
 
-__all__ = ["log_classifier"]
+from labbook.integrations.sklearn import (
+    log_classifier,
+    plot_classifier,
+    plot_confusion_matrix,
+    plot_precision_recall,
+    plot_roc,
+)
+
+__all__ = [
+    "log_classifier",
+    "plot_classifier",
+    "plot_confusion_matrix",
+    "plot_precision_recall",
+    "plot_roc",
+]

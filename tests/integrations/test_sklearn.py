@@ -15,6 +15,7 @@ from sklearn.svm import LinearSVC
 
 import labbook
 from labbook import Api, Settings
+from labbook.blobs import open_blobstore
 from labbook.sklearn import log_classifier
 
 
@@ -88,3 +89,49 @@ def test_needs_a_run() -> None:
     model = LogisticRegression(max_iter=5000).fit(x, y)
     with pytest.raises(labbook.UsageError, match="init"):
         log_classifier(model, x, y)
+
+
+def test_wandb_sklearn_plot_calls_log_the_charts(tmp_path: Path) -> None:
+    """``wandb.sklearn.plot_*`` under ``import labbook as wandb``: each logs its chart."""
+    import labbook as wandb
+    from labbook import metrics
+    from labbook.sdk.media import Plot
+
+    x, y = load_breast_cancer(return_X_y=True)
+    model = LogisticRegression(max_iter=5000).fit(x[:400], y[:400])
+    y_pred, y_probas = model.predict(x[400:]), model.predict_proba(x[400:])
+    names = ["malignant", "benign"]
+    settings = _settings(tmp_path)
+    run = wandb.init(project="sk", settings=settings)
+    wandb.sklearn.plot_confusion_matrix(y[400:], y_pred, names)
+    wandb.sklearn.plot_roc(y[400:], y_probas, names)
+    wandb.sklearn.plot_precision_recall(y[400:], y_probas, names)
+    out = wandb.sklearn.plot_classifier(
+        model, x[:400], x[400:], y[:400], y[400:], y_pred, y_probas, names, model_name="LR"
+    )
+    wandb.finish()
+    assert out["eval/accuracy"] == pytest.approx(float(np.mean(y_pred == y[400:])))
+    blobs = open_blobstore(settings.resolved_blobs_uri())
+    with Api(settings) as api:
+        h = api.run(run.path).history()
+    charts = {}
+    for key in ("confusion_matrix", "roc", "precision_recall"):
+        (ref,) = [v for v in h[key] if isinstance(v, dict)]
+        charts[key] = Plot.from_json(b"".join(blobs.open_read(ref["sha256"])))
+    cm = charts["confusion_matrix"].to_pandas()
+    got = {
+        (a, p): n for a, p, n in cm[["Actual", "Predicted", "nPredictions"]].itertuples(index=False)
+    }
+    expected = metrics.confusion_matrix(y[400:], y_pred, labels=[0, 1])
+    assert got == {(names[i], names[j]): int(expected[i, j]) for i in range(2) for j in range(2)}
+    assert charts["roc"].meta["auc"]["benign"] == pytest.approx(
+        roc_auc_score(y[400:], y_probas[:, 1])
+    )
+    pr = charts["precision_recall"]  # binary: the positive class's curve, as for ROC
+    assert set(pr.to_pandas()["class"]) == {"benign"}
+    assert pr.meta["average_precision"]["benign"] == pytest.approx(
+        metrics.average_precision(y[400:], y_probas[:, 1])
+    )
+    assert "eval/roc" in h.columns  # plot_classifier's evaluation
+    with pytest.raises(labbook.UsageError, match="init"):
+        wandb.sklearn.plot_roc(y[400:], y_probas, names)

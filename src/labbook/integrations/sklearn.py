@@ -94,3 +94,70 @@ def log_classifier(
     target.log(charts, commit=False)
     target.summary.update(out)
     return out
+
+
+# ----------------------------------------------------------------------------- wandb.sklearn
+# wandb's scikit-learn plotting calls, so ``import labbook as wandb`` keeps such scripts running.
+# Each logs one chart to the active run (or ``run``) under wandb's key.
+
+
+def _target(run: Any) -> Any:
+    target = run if run is not None else active_run()
+    if target is None:
+        raise UsageError("labbook.sklearn plots need a run: call labbook.init() first")
+    return target
+
+
+def plot_confusion_matrix(
+    y_true: Any, y_pred: Any, labels: Sequence[Any] | None = None, *, run: Any = None, **_: Any
+) -> None:
+    """Log ``confusion_matrix``: ``labels`` name the classes (integer targets index them)."""
+    chart = plot.confusion_matrix(y_true=y_true, preds=y_pred, class_names=labels)
+    _target(run).log({"confusion_matrix": chart})
+
+
+def plot_roc(
+    y_true: Any,
+    y_probas: Any,
+    labels: Sequence[Any] | None = None,
+    classes_to_plot: Sequence[Any] | None = None,
+    *,
+    run: Any = None,
+    **_: Any,
+) -> None:
+    """Log ``roc``: one curve per class, one-vs-rest (see :func:`labbook.plot.roc_curve`)."""
+    chart = plot.roc_curve(y_true, y_probas, labels=labels, classes_to_plot=classes_to_plot)
+    _target(run).log({"roc": chart})
+
+
+def plot_precision_recall(
+    y_true: Any,
+    y_probas: Any,
+    labels: Sequence[Any] | None = None,
+    classes_to_plot: Sequence[Any] | None = None,
+    *,
+    run: Any = None,
+    **_: Any,
+) -> None:
+    """Log ``precision_recall``: one curve per class (see :func:`labbook.plot.pr_curve`)."""
+    chart = plot.pr_curve(y_true, y_probas, labels=labels, classes_to_plot=classes_to_plot)
+    _target(run).log({"precision_recall": chart})
+
+
+def plot_classifier(
+    model: Any,
+    X_train: Any,
+    X_test: Any,
+    y_train: Any,
+    y_test: Any,
+    y_pred: Any = None,
+    y_probas: Any = None,
+    labels: Sequence[Any] | None = None,
+    *,
+    run: Any = None,
+    **_: Any,
+) -> dict[str, float]:
+    """wandb's all-in-one call: the test set's evaluation, as :func:`log_classifier` logs it
+    (confusion matrix, ROC and PR charts, accuracy/precision/recall/F1/AUROC in the summary)."""
+    names = [str(n) for n in labels] if labels is not None else None
+    return log_classifier(model, X_test, y_test, class_names=names, run=_target(run))
