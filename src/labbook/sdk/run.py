@@ -359,7 +359,8 @@ class Run:
         wandb's call: ``include_fn(path)`` picks files (default: ``*.py``), ``exclude_fn(path)``
         drops some; hidden folders, virtual environments, caches and labbook's and wandb's run
         folders are never searched. A copy, not a link: the code the run ran, not a later edit.
-        Returns the paths saved, relative to ``run.dir``.
+        Returns the paths saved, relative to ``run.dir``. ``name`` (wandb's name for its code
+        artifact) is accepted and unused: the files are part of the run.
         """
         base = Path(root).resolve()
         if not base.is_dir():
@@ -377,13 +378,21 @@ class Run:
                         f"labbook: log_code keeps at most {MAX_CODE_FILES} files", stacklevel=2
                     )
                     return saved
-                rel = Path("code", src.relative_to(base))
-                dest = self._run_dir.files / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with contextlib.suppress(OSError):
-                    shutil.copyfile(src, dest)
-                    saved.append(rel.as_posix())
+                rel = self._copy_code(src, src.relative_to(base))
+                if rel is not None:
+                    saved.append(rel)
         return saved
+
+    def _copy_code(self, src: Path, rel: Path) -> str | None:
+        """Copy ``src`` to ``code/<rel>`` in the run; the run-relative path, None if unreadable."""
+        dest_rel = Path("code", rel)
+        dest = self._run_dir.files / dest_rel
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+        except OSError:
+            return None
+        return dest_rel.as_posix()
 
     def _record_files(self) -> None:
         root = self._run_dir.files

@@ -187,9 +187,11 @@ def init(
         raise UsageError("pass config_include_keys or config_exclude_keys, not both")
     cfg = {k: plain(k, v) for k, v in config_input(config).items()}
     if config_include_keys is not None:
-        cfg = {k: v for k, v in cfg.items() if k in set(config_include_keys)}
+        include = set(config_include_keys)
+        cfg = {k: v for k, v in cfg.items() if k in include}
     if config_exclude_keys is not None:
-        cfg = {k: v for k, v in cfg.items() if k not in set(config_exclude_keys)}
+        exclude = set(config_exclude_keys)
+        cfg = {k: v for k, v in cfg.items() if k not in exclude}
 
     with _SESSION.lock:
         if _SESSION.run is not None:
@@ -212,8 +214,7 @@ def _save_program(run: Run) -> None:
     program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
     if program is None or not program.is_file():
         return
-    target = program.resolve()
-    run.log_code(target.parent, include_fn=lambda p: Path(p) == target)
+    run._copy_code(program, Path(program.name))
 
 
 def _start(
