@@ -58,8 +58,8 @@ import msgspec
 import numpy as np
 
 from labbook import records as rk
-from labbook.sdk.http.client import MSGPACK, Client, decode_body
-from labbook.sdk.http.sink import record_bodies, run_path
+from labbook.client import MSGPACK, Client, decode_body, run_path
+from labbook.sdk.http.sink import record_bodies
 from labbook.store import RunRef, Store
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -44,6 +44,19 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
         labbook.finish()
 
 
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings over this test's own data dir (what the SDK and read API tests pass around)."""
+    return Settings(dir=tmp_path / "data", capture_requirements=False)
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[labbook.Api]:
+    a = labbook.Api(settings)
+    yield a
+    a.close()
+
+
 class LiveServer:
     """``create_app(settings)`` under uvicorn in a thread on a loopback port; stop and start it
     again on the same port (the data stays in its directory)."""

@@ -86,7 +86,7 @@ def test_import_does_no_network_io() -> None:
         socket.socket.connect_ex = refuse
         socket.create_connection = refuse
         socket.getaddrinfo = refuse
-        import labbook, labbook.sdk.api, labbook.cli.main
+        import labbook, labbook.api, labbook.cli.main
         print("ok")
         """
     )

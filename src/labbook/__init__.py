@@ -21,10 +21,10 @@ from labbook.errors import (
 
 if TYPE_CHECKING:
     from labbook import plot
+    from labbook.api import Api
+    from labbook.client.credentials import login
     from labbook.integrations.torch import unwatch, watch
-    from labbook.sdk.api import Api
     from labbook.sdk.config import Config
-    from labbook.sdk.credentials import login
     from labbook.sdk.media import Histogram, Image, Table
     from labbook.sdk.run import Run
     from labbook.sdk.session import init
@@ -104,7 +104,7 @@ _LAZY_SUBMODULES = frozenset({"keras", "sklearn", "plot"})
 # The SDK's layers (the Store and SQLAlchemy, pydantic settings, numpy) load on first use, so
 # ``import labbook`` and ``labbook --version`` cost milliseconds, not a second; ``init`` pays once.
 _LAZY_NAMES = {
-    "Api": "labbook.sdk.api",
+    "Api": "labbook.api",
     "Config": "labbook.sdk.config",
     "Histogram": "labbook.sdk.media",
     "Image": "labbook.sdk.media",
@@ -113,7 +113,7 @@ _LAZY_NAMES = {
     "Summary": "labbook.sdk.summary",
     "Table": "labbook.sdk.media",
     "init": "labbook.sdk.session",
-    "login": "labbook.sdk.credentials",
+    "login": "labbook.client.credentials",
     "unwatch": "labbook.integrations.torch",
     "watch": "labbook.integrations.torch",
 }

@@ -7,8 +7,10 @@ with explicit values and nothing depends on import-time globals.
 
 from __future__ import annotations
 
+import getpass
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -126,3 +128,14 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def local_entity() -> str:
+    """The entity of runs in a local store: the OS user's name (``USER``/``LOGNAME``...), made a
+    valid name; ``local`` when there is none."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        return "local"
+    clean = re.sub(r"[^A-Za-z0-9_.-]", "-", user)[:128]
+    return clean or "local"

@@ -14,14 +14,14 @@ from click.testing import CliRunner
 import labbook
 from labbook import Settings
 from labbook.cli.main import cli
-from labbook.errors import AuthenticationError, NotFoundError, UsageError
-from labbook.sdk.credentials import (
+from labbook.client import ServerUnavailable
+from labbook.client.credentials import (
     credentials_path,
     load_credentials,
     save_credentials,
     server_settings,
 )
-from labbook.sdk.http import ServerUnavailable
+from labbook.errors import AuthenticationError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from conftest import LiveServer

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 import labbook
 from labbook import Api, Settings
 from labbook.cli.main import cli
+from labbook.client import RemoteReader
 from labbook.errors import AuthenticationError, NotFoundError, UsageError
-from labbook.sdk.http import RemoteReader
 
 if TYPE_CHECKING:
     from conftest import LiveServer

@@ -22,7 +22,7 @@ def _settings(ctx: click.Context) -> Settings:
 @click.pass_context
 def login(ctx: click.Context, key: str | None, host: str | None) -> None:
     """Verify an API key with the server and store it (asks for it, hidden, when KEY is omitted)."""
-    from labbook.sdk.credentials import (
+    from labbook.client.credentials import (
         DEFAULT_HOST,
         normalize_host,
         save_credentials,
@@ -46,9 +46,9 @@ def login(ctx: click.Context, key: str | None, host: str | None) -> None:
 @click.pass_context
 def whoami(ctx: click.Context) -> None:
     """Show the server and the user the configured API key belongs to."""
+    from labbook.client import Client
+    from labbook.client.credentials import server_settings
     from labbook.errors import UsageError
-    from labbook.sdk.credentials import server_settings
-    from labbook.sdk.http import Client
 
     settings = server_settings(_settings(ctx))
     if settings.base_url is None:
@@ -71,7 +71,7 @@ def whoami(ctx: click.Context) -> None:
 @click.pass_context
 def logout(ctx: click.Context, host: str | None) -> None:
     """Forget the stored API key (runs go to the local store unless LABBOOK_BASE_URL is set)."""
-    from labbook.sdk.credentials import forget_credentials
+    from labbook.client.credentials import forget_credentials
 
     if forget_credentials(_settings(ctx), host):
         click.echo("Logged out.")

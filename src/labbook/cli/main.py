@@ -114,7 +114,7 @@ def runs_cmd(
     from rich.console import Console
     from rich.table import Table
 
-    from labbook.sdk.api import Api
+    from labbook.api import Api
 
     try:
         flt = json.loads(filters) if filters else None
@@ -148,7 +148,7 @@ def run_show(ctx: click.Context, path: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from labbook.sdk.api import Api
+    from labbook.api import Api
 
     with Api(_settings(ctx)) as api:
         run = api.run(path)
@@ -195,7 +195,7 @@ def run_show(ctx: click.Context, path: str) -> None:
 @click.pass_context
 def history_cmd(ctx: click.Context, path: str, key: str, buckets: int | None) -> None:
     """Print a metric's history (every point) or its envelope (--buckets)."""
-    from labbook.sdk.api import Api
+    from labbook.api import Api
     from labbook.store import RunRef
 
     with Api(_settings(ctx)) as api:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import getpass
 import json
 import re
 import sys
@@ -20,6 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from labbook import records
+from labbook.client.credentials import server_settings
 from labbook.errors import (
     AuthenticationError,
     LabbookError,
@@ -31,7 +31,6 @@ from labbook.errors import (
 )
 from labbook.sdk import capture
 from labbook.sdk.config import Config, config_input
-from labbook.sdk.credentials import server_settings
 from labbook.sdk.journal import JournalWriter, RunDir
 from labbook.sdk.names import run_id as new_run_id
 from labbook.sdk.names import run_name
@@ -40,11 +39,11 @@ from labbook.sdk.sender import Sender
 from labbook.sdk.sinks import LocalSink
 from labbook.sdk.system import SystemMonitor
 from labbook.sdk.values import plain
-from labbook.settings import Settings
+from labbook.settings import Settings, local_entity
 from labbook.store import RunRef
 
 if TYPE_CHECKING:  # httpx is imported only when a server is configured
-    from labbook.sdk.http import Client as HttpClient
+    from labbook.client import Client as HttpClient
     from labbook.sdk.http import HttpSink
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
@@ -250,7 +249,8 @@ def _start(
     sink: LocalSink | HttpSink | None = None
     reader: Any = None
     if client is not None:
-        from labbook.sdk.http import HttpSink, RemoteReader
+        from labbook.client import RemoteReader
+        from labbook.sdk.http import HttpSink
 
         sink = HttpSink(client, ref, parent, max_batch_bytes=s.sender_batch_bytes)
         reader = RemoteReader(client)
@@ -358,7 +358,7 @@ def _start(
 
 
 def _client(s: Settings) -> HttpClient:
-    from labbook.sdk.http import Client
+    from labbook.client import Client
 
     return Client.from_settings(s)
 
@@ -377,12 +377,12 @@ def _auth_error(s: Settings, exc: LabbookError) -> LabbookError:
 
 def _entity_of(s: Settings, client: HttpClient | None) -> str:
     """Default entity: the key owner's name on a server, else the local user name."""
-    from labbook.sdk.credentials import stored_user
+    from labbook.client.credentials import stored_user
 
     if client is None:
         # Offline with a server configured: the run is synced there later, as the key's owner.
-        return (stored_user(s) if s.base_url is not None else None) or _default_entity()
-    from labbook.sdk.http import ServerUnavailable
+        return (stored_user(s) if s.base_url is not None else None) or local_entity()
+    from labbook.client import ServerUnavailable
 
     try:
         return str(client.viewer(budget=INIT_BUDGET)["name"])
@@ -392,7 +392,7 @@ def _entity_of(s: Settings, client: HttpClient | None) -> str:
         user = stored_user(s)
         if user is not None:
             return user
-        fallback = _default_entity()
+        fallback = local_entity()
         if not s.silent:
             print(
                 f"labbook: cannot reach {s.base_url} to learn whose key this is; logging as "
@@ -404,7 +404,7 @@ def _entity_of(s: Settings, client: HttpClient | None) -> str:
 
 def _open_remote(sink: HttpSink, s: Settings, resume: bool | str | None) -> int:
     """Create or resume the run on the server; a down server leaves the run to the journal."""
-    from labbook.sdk.http import ServerUnavailable
+    from labbook.client import ServerUnavailable
 
     ref = sink.ref
     try:
@@ -499,15 +499,6 @@ def _capture(s: Settings, run_dir: RunDir, writer: JournalWriter, started: float
             writer.put, interval=s.system_interval, disk_path=run_dir.path, started=started
         ).start()
     return _Captures(console, monitor)
-
-
-def _default_entity() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        return "local"
-    clean = re.sub(r"[^A-Za-z0-9_.-]", "-", user)[:128]
-    return clean or "local"
 
 
 def finish_active(exit_code: int | None = None) -> None:

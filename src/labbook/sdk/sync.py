@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labbook import records
+from labbook.client.credentials import server_settings
 from labbook.errors import JournalError
-from labbook.sdk.credentials import server_settings
 from labbook.sdk.journal import JOURNAL_NAME, RunDir, release_lock, valid_length
 from labbook.sdk.sender import Sender
 from labbook.sdk.sinks import LocalSink, Sink
@@ -106,7 +106,8 @@ def sink_for(settings: Settings, ref: RunRef, files_dir: Path) -> Sink:
     remote = server_settings(settings)
     if remote.base_url is None:
         return LocalSink.from_settings(settings, ref, files_dir)
-    from labbook.sdk.http import Client, HttpSink
+    from labbook.client import Client
+    from labbook.sdk.http import HttpSink
 
     return HttpSink(
         Client.from_settings(remote), ref, files_dir, max_batch_bytes=remote.sender_batch_bytes

@@ -1,23 +1,8 @@
-"""The SDK's HTTP side: the client (the one seam to the network), the run sink and the reader."""
+"""The SDK's write side over HTTP: the run sink (the read side and the client live in
+``labbook.client``)."""
 
 from __future__ import annotations
 
-from labbook.sdk.http.client import (
-    Client,
-    ServerUnavailable,
-    backoff_delay,
-    decode_body,
-    parse_retry_after,
-)
-from labbook.sdk.http.reader import RemoteReader
 from labbook.sdk.http.sink import HttpSink
 
-__all__ = [
-    "Client",
-    "HttpSink",
-    "RemoteReader",
-    "ServerUnavailable",
-    "backoff_delay",
-    "decode_body",
-    "parse_retry_after",
-]
+__all__ = ["HttpSink"]

@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 from labbook import records
+from labbook.client import MSGPACK, Client, decode_body, run_path
 from labbook.errors import ConflictError, LabbookError, UsageError
-from labbook.sdk.http.client import MSGPACK, Client, decode_body
 from labbook.store import RunRef
 
 MAX_BATCH_BYTES = 1_000_000
@@ -25,12 +25,6 @@ UPLOAD_CHUNK = 1 << 20
 CALL_BUDGET = 3.0
 """Seconds one sink call retries a failing server; then the sender's own backoff takes over, so
 ``finish`` and the error it reports stay current."""
-
-
-def run_path(ref: RunRef) -> str:
-    return f"/projects/{quote(ref.entity, safe='')}/{quote(ref.project, safe='')}/runs/" + quote(
-        ref.id, safe=""
-    )
 
 
 def _array_header(n: int) -> bytes:

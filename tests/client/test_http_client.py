@@ -12,6 +12,7 @@ import msgspec
 import pytest
 
 from labbook import records
+from labbook.client import Client, ServerUnavailable, backoff_delay, parse_retry_after
 from labbook.errors import (
     AuthenticationError,
     ConflictError,
@@ -20,7 +21,7 @@ from labbook.errors import (
     RunNotFound,
     ValidationError,
 )
-from labbook.sdk.http import Client, HttpSink, ServerUnavailable, backoff_delay, parse_retry_after
+from labbook.sdk.http import HttpSink
 from labbook.sdk.http.sink import record_bodies
 from labbook.store import RunRef, Store
 

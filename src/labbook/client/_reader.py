@@ -15,9 +15,8 @@ from urllib.parse import quote
 
 import numpy as np
 
+from labbook.client._http import Client, run_path
 from labbook.errors import LabbookError
-from labbook.sdk.http.client import Client
-from labbook.sdk.http.sink import run_path
 from labbook.store import (
     Envelope,
     FileInfo,

@@ -197,8 +197,8 @@ def login(
 
 def verify_key(settings: Settings, host: str, key: str) -> dict[str, Any]:
     """``GET /viewer`` with ``key`` on ``host``; the viewer, or AuthenticationError."""
+    from labbook.client import Client
     from labbook.errors import AuthenticationError
-    from labbook.sdk.http import Client
 
     with Client(
         host, key, timeout=settings.http_timeout, retry_seconds=settings.http_retry_seconds

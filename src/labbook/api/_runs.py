@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labbook.sdk.credentials import server_settings
-from labbook.settings import Settings
+from labbook.client.credentials import server_settings
+from labbook.settings import Settings, local_entity
 from labbook.store import KeySeries, RunInfo, RunRef, Store
 
 if TYPE_CHECKING:  # pandas costs ~0.2 s of CPU to import; a training script never needs it
     import pandas as pd
 
-    from labbook.sdk.http import RemoteReader
+    from labbook.client import RemoteReader
 
 
 class Api:
@@ -36,7 +36,7 @@ class Api:
         self._remote: RemoteReader | None = None
         self._viewer: str | None = None
         if store is None and self.settings.base_url is not None:
-            from labbook.sdk.http import Client, RemoteReader
+            from labbook.client import Client, RemoteReader
 
             self._remote = RemoteReader(Client.from_settings(self.settings))
 
@@ -65,9 +65,7 @@ class Api:
             if self._viewer is None:
                 self._viewer = str(self._remote.client.viewer()["name"])
             return self._viewer
-        from labbook.sdk.session import _default_entity
-
-        return _default_entity()
+        return local_entity()
 
     _viewer: str | None = None
 

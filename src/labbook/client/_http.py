@@ -17,7 +17,8 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -35,12 +36,22 @@ from labbook.errors import (
 )
 from labbook.settings import Settings
 
+if TYPE_CHECKING:
+    from labbook.store import RunRef
+
 API_PREFIX = "/api/v1"
 MSGPACK = "application/msgpack"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 300.0
 
 _msgpack_decoder = msgspec.msgpack.Decoder()
+
+
+def run_path(ref: RunRef) -> str:
+    """A run's resource path under ``/api/v1`` (the one place that spells it for clients)."""
+    return f"/projects/{quote(ref.entity, safe='')}/{quote(ref.project, safe='')}/runs/" + quote(
+        ref.id, safe=""
+    )
 
 
 class ServerUnavailable(SinkError):
@@ -150,7 +161,7 @@ class Client:
         retry_seconds: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        from labbook.sdk.credentials import normalize_host
+        from labbook.client.credentials import normalize_host
 
         self.base_url = normalize_host(base_url)
         self.api_key = api_key
@@ -167,7 +178,7 @@ class Client:
     @classmethod
     def from_settings(cls, settings: Settings, *, http: httpx.Client | None = None) -> Client:
         """A client for the configured server (settings, then the credentials file)."""
-        from labbook.sdk.credentials import server_settings
+        from labbook.client.credentials import server_settings
 
         s = server_settings(settings)
         if s.base_url is None:
