@@ -78,6 +78,7 @@ def sync(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     settings = _settings(ctx)
     console = Console(stderr=True)
     run_dirs = list(find_run_dirs(list(paths)))
+    refused = 0
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -99,6 +100,16 @@ def sync(ctx: click.Context, paths: tuple[Path, ...]) -> None:
                 f"synced {result.ref.entity}/{result.ref.project}/{result.ref.id}: "
                 f"{result.sent} new records, last seq {result.last_seq}, {result.state}"
             )
+            if result.rejected or result.rejected_before:
+                # Refused records never block the rest; they are listed, with the reason.
+                refused += result.rejected
+                click.echo(
+                    f"  {result.rejected} record(s) refused and set aside now, "
+                    f"{result.rejected_before} earlier; see {result.rejected_file}",
+                    err=True,
+                )
+    if refused:
+        raise click.exceptions.Exit(1)
 
 
 @cli.command("runs")

@@ -23,15 +23,23 @@ from typing import Any
 
 import yaml
 
-from labbook import records
+from labbook import limits, records
 from labbook.blobs import sha256_file
 from labbook.errors import UsageError
+from labbook.limits import MAX_RECORD_BYTES, MAX_ROW_KEYS
 from labbook.sdk.config import Config
 from labbook.sdk.journal import JournalWriter, RunDir, release_lock
 from labbook.sdk.metric_defs import MetricDef, MetricDefs
 from labbook.sdk.sender import Sender
 from labbook.sdk.summary import Summary
-from labbook.sdk.values import check_keys, flatten_into, plain
+from labbook.sdk.values import (
+    ROW_KEY_BYTES,
+    KeyCheck,
+    check_row_size,
+    check_text,
+    clean_mapping,
+    flatten_into,
+)
 from labbook.settings import Settings
 
 MAX_CODE_FILES = 1000
@@ -93,6 +101,8 @@ class Run:
         self.start_time = started
         self._step = start_step
         self._pending: dict[str, Any] | None = None
+        self._pending_size = 0
+        self._keys = KeyCheck()
         self._summary_data: dict[str, Any] = dict(summary or {})
         self.summary = Summary(self._summary_data, self._on_summary_write)
         self.config = Config(config, self._on_config_change)
@@ -111,7 +121,7 @@ class Run:
 
     @name.setter
     def name(self, value: str) -> None:
-        self._name = str(value)
+        self._name = check_text("name", str(value))
         self._put({"t": records.UPDATE, "name": self._name})
 
     @property
@@ -120,7 +130,7 @@ class Run:
 
     @tags.setter
     def tags(self, value: Any) -> None:
-        self._tags = [str(t) for t in value]
+        self._tags = [check_text("tag", str(t)) for t in value]
         self._put({"t": records.UPDATE, "tags": list(self._tags)})
 
     @property
@@ -129,7 +139,7 @@ class Run:
 
     @notes.setter
     def notes(self, value: str | None) -> None:
-        self._notes = value
+        self._notes = None if value is None else check_text("notes", str(value), None)
         self._put({"t": records.UPDATE, "notes": value})
 
     @property
@@ -178,10 +188,10 @@ class Run:
         row: dict[str, Any] = {}
         refs: list[str] = []
         if type(data) is dict or isinstance(data, Mapping):
-            flatten_into(row, data, "", refs)
+            size = flatten_into(row, data, "", refs)
         else:
             raise TypeError(f"log() takes a dict of metrics, not {type(data).__name__}")
-        check_keys(row)
+        self._keys.check(row)
         if step is not None:
             if type(step) is not int:
                 step = _as_step(step)
@@ -194,29 +204,47 @@ class Run:
                         stacklevel=2,
                     )
                 return
+            if size + len(row) * ROW_KEY_BYTES > MAX_RECORD_BYTES:
+                check_row_size(row, size)  # before the step moves: a refused row changes nothing
             if step > self._step:
                 if self._pending is not None:
                     self._commit()
                 self._step = step
             if refs:
                 self._resolve_refs(row, refs)
-            if self._pending is None:
-                self._pending = row
-            else:
-                self._pending.update(row)
+            self._add(row, size)
             if commit:
                 self._commit()
             return
         if refs:
             self._resolve_refs(row, refs)
-        if self._pending is not None:
-            self._pending.update(row)
-            row = self._pending
+        self._add(row, size)
         if commit is False:
-            self._pending = row
             return
-        self._pending = row
         self._commit()
+
+    def _add(self, row: dict[str, Any], size: int) -> None:
+        """Make ``row`` the pending row, or merge it into the pending one (same step).
+
+        ``size``: the bytes of the row's strings and lists (``flatten_into``). A merged row is one
+        record too, so it must stay within ``MAX_ROW_KEYS`` and ``MAX_RECORD_BYTES``; it is only
+        measured when the running estimate could pass them.
+        """
+        pending = self._pending
+        if pending is None:
+            if size + len(row) * ROW_KEY_BYTES > MAX_RECORD_BYTES:
+                check_row_size(row, size)
+            self._pending = row
+            self._pending_size = size
+            return
+        total = self._pending_size + size
+        n = len(pending) + len(row)
+        if n > MAX_ROW_KEYS or total + n * ROW_KEY_BYTES > MAX_RECORD_BYTES:
+            merged = {**pending, **row}
+            self._keys.check(merged)
+            check_row_size(merged, total)
+        pending.update(row)
+        self._pending_size = total
 
     def _resolve_refs(self, row: dict[str, Any], keys: list[str]) -> None:
         """Replace media values by their references at the row's step (``self._step``).
@@ -292,6 +320,12 @@ class Run:
         ``name`` matches every key with that prefix. ``step_sync`` is accepted for wandb's
         sake: rows always carry every key logged with them.
         """
+        for what, key in (("define_metric name", name), ("step_metric", step_metric)):
+            # A name no key can have would be refused later, with the metadata record it is in.
+            bare = key.rstrip("*") if isinstance(key, str) else ""
+            problem = limits.key_problem(bare) if bare else None
+            if problem is not None:
+                raise ValueError(f"{what} {limits.shorten(bare)!r}: {problem}")
         if self._metric_defs is None:
             self._metric_defs = MetricDefs()
         d = self._metric_defs.define(name, step_metric, summary, goal, hidden, overwrite)
@@ -301,12 +335,12 @@ class Run:
 
     # ----- config and summary callbacks ---------------------------------------------------------
     def _on_config_change(self, changed: dict[str, Any]) -> None:
-        clean = {k: plain(k, v) for k, v in changed.items()}
+        clean = clean_mapping("config", changed)
         changed.update(clean)
         self._put({"t": records.CONFIG, "u": clean})
 
     def _on_summary_write(self, values: dict[str, Any], deleted: list[str]) -> dict[str, Any]:
-        clean = {str(k): plain(str(k), v) for k, v in values.items()}
+        clean = clean_mapping("summary", values)
         rec: dict[str, Any] = {"t": records.SUMMARY, "u": clean}
         if deleted:
             rec["del"] = list(deleted)
@@ -457,6 +491,12 @@ class Run:
         if self._sender is not None:
             done = self._sender.finish(last, self.settings.finish_timeout)
             self._sender.close()
+            if self._sender.rejected and not self.settings.silent:
+                print(
+                    f"labbook: {self._sender.rejected} record(s) of run {self.id} were refused "
+                    f"and set aside; they are listed in {self._sender.rejected_path}",
+                    file=sys.__stderr__,
+                )
             if not done and not self.settings.silent:
                 reason = f" ({self._sender.last_error})" if self._sender.last_error else ""
                 print(

@@ -3,22 +3,35 @@
 It runs on its own thread during a run and inline in ``labbook sync``. Sink failures never reach
 the training thread: the sender backs off and retries, and whatever is still unsent when
 ``finish`` gives up stays in the journal for ``labbook sync``.
+
+A batch the sink refuses for good (:class:`RecordsRefused`: a record past a limit, a value the
+database cannot store, a body larger than the server takes) is not retried as a whole: the sender
+bisects it, stores every record the sink takes, in seq order, and sets each refused record aside
+in ``rejected.jsonl`` beside the journal (seq, kind, key, the sink's reason; the record itself
+stays in the journal). One bad record never holds back the ones after it.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
+import json
 import operator
 import random
 import sys
 import threading
+import time
 from collections import deque
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
 
-from labbook import records
+from labbook import limits, records
 from labbook.sdk.journal import RunDir
-from labbook.sdk.sinks import Sink
+from labbook.sdk.sinks import RecordsRefused, Sink
+
+REJECTED_NAME = "rejected.jsonl"
+"""Beside the journal: one JSON line per record a sink refused and the sender set aside."""
 
 HOT_LIMIT = 200_000
 """At most this many records are held as objects for the sink; beyond, the file is read back."""
@@ -36,6 +49,7 @@ class Sender:
         batch_bytes: int = 1_000_000,
         min_interval: float = 0.2,
         on_error: Callable[[BaseException], None] | None = None,
+        warn_rejected: bool = True,
     ) -> None:
         self.run_dir = run_dir
         self.sink = sink
@@ -54,6 +68,10 @@ class Sender:
         self._closing = False
         self._on_error = on_error
         self.last_error: BaseException | None = None
+        self.rejected = 0
+        """Records this sender set aside (see the module doc)."""
+        self._warn_rejected = warn_rejected
+        self._rejected_seqs: set[int] | None = None
         # Records the writer just wrote, as objects: (journal offset after them, records).
         self._hot: deque[tuple[int, list[records.AnyRecord]]] = deque()
         self._hot_count = 0
@@ -96,7 +114,7 @@ class Sender:
         if taken == 0:
             return -1
         if batch:
-            self.acked_seq = max(self.acked_seq, self.sink.send(batch))
+            self._deliver(batch)
         with self._hot_lock:
             if gen == self._hot_gen:  # else the writer dropped the whole queue meanwhile
                 for _ in range(taken):
@@ -141,7 +159,7 @@ class Sender:
                 if end == base:
                     return sent
                 if batch:
-                    self.acked_seq = max(self.acked_seq, self.sink.send(batch))
+                    self._deliver(batch)
                     sent += len(batch)
                 del batch
             self._offset = self._buf_start + end
@@ -154,6 +172,67 @@ class Sender:
             self._buf_start = self._offset
             if size < self.batch_bytes:
                 return sent
+
+    # ----- refused records ---------------------------------------------------------------------
+    @property
+    def rejected_path(self) -> Path:
+        return rejected_path(self.run_dir)
+
+    def _deliver(self, batch: Sequence[records.AnyRecord]) -> None:
+        """Store ``batch``, setting aside the records the sink refuses; ``acked_seq`` moves past
+        every record handled. Other sink errors propagate (the caller retries)."""
+        try:
+            stored = self.sink.send(batch)
+        except RecordsRefused as exc:
+            self._isolate(batch, exc)
+            stored = _seq_of(batch[-1])
+        self.acked_seq = max(self.acked_seq, stored)
+
+    def _isolate(self, batch: Sequence[records.AnyRecord], exc: RecordsRefused) -> None:
+        """Bisect a refused ``batch``: each half is sent in turn, in seq order (the sink ignores
+        seqs at or below the last it stored, so the good records before a bad one must be stored
+        before anything after it), a refused half is split again, and a refused single record
+        is set aside. ``log2(n)`` extra calls per bad record."""
+        if len(batch) == 1:
+            self._set_aside(batch[0], exc)
+            self.acked_seq = max(self.acked_seq, _seq_of(batch[0]))
+            return
+        mid = len(batch) // 2
+        for half in (batch[:mid], batch[mid:]):
+            try:
+                stored = self.sink.send(half)
+            except RecordsRefused as again:
+                self._isolate(half, again)
+                continue
+            # Recorded at once: a later failure (the server went down) retries after this.
+            self.acked_seq = max(self.acked_seq, stored)
+
+    def _set_aside(self, rec: records.AnyRecord, exc: RecordsRefused) -> None:
+        seq = int(_seq_of(rec))
+        seen = self._rejected_seqs
+        if seen is None:
+            seen = self._rejected_seqs = set(rejected_seqs(self.run_dir))
+        if seq in seen:
+            return  # set aside before (an earlier sync of this journal)
+        seen.add(seq)
+        self.rejected += 1
+        kind = str(rec.get("t"))
+        key = culprit(rec)
+        reason = limits.shorten(exc.message, 400)
+        line = {"seq": seq, "t": kind, "key": key, "reason": reason, "at": time.time()}
+        try:
+            with open(self.rejected_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(line) + "\n")
+            where = f"set aside in {self.rejected_path}"
+        except OSError as err:
+            where = f"not noted ({err}); it stays in the journal"
+        if self._warn_rejected and self.rejected == 1:
+            what = f"record seq {seq} ({kind}" + (f", key {key!r})" if key else ")")
+            print(
+                f"labbook: {what} was refused: {reason}. It is {where}; the run goes on without "
+                "it (further refused records are only listed there).",
+                file=sys.__stderr__,
+            )
 
     def _decode_batch(self, base: int) -> tuple[list[records.Record], int, int]:
         """Records of the frames from buffer offset ``base`` not yet acked, up to about
@@ -242,6 +321,47 @@ class Sender:
 
 
 _seq_of = operator.itemgetter("seq")
+
+
+def rejected_path(run_dir: RunDir) -> Path:
+    return run_dir.path / REJECTED_NAME
+
+
+def rejected_seqs(run_dir: RunDir) -> list[int]:
+    """Seqs of the records set aside for ``run_dir`` so far (none when there is no file)."""
+    out: list[int] = []
+    try:
+        lines = rejected_path(run_dir).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            out.append(int(json.loads(line)["seq"]))
+    return out
+
+
+def culprit(rec: records.AnyRecord) -> str | None:
+    """The key that makes ``rec`` refused, shortened: the first that breaks a limit, else (a
+    record too large for the server) the one with the largest value; None without keys."""
+    values: Any = None
+    for name in ("d", "u", "m", "config"):
+        values = rec.get(name)
+        if isinstance(values, dict) and values:
+            break
+    if not isinstance(values, dict) or not values:
+        return None
+    for k, v in values.items():
+        if not isinstance(k, str):
+            return limits.shorten(repr(k))
+        if limits.key_problem(k) is not None:
+            return limits.shorten(k)
+        found = limits.nested_problem(v, 2)
+        if found is not None:
+            return limits.shorten(k + found[0])
+    try:
+        return limits.shorten(max(values, key=lambda k: len(records.encode(values[k]))))
+    except (TypeError, ValueError):
+        return None
 
 
 _R = TypeVar("_R", records.Record, records.AnyRecord)

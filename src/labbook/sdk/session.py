@@ -29,6 +29,7 @@ from labbook.errors import (
     UsageError,
     ValidationError,
 )
+from labbook.limits import MAX_TEXT_CHARS
 from labbook.sdk import capture
 from labbook.sdk.config import Config, config_input
 from labbook.sdk.journal import JournalWriter, RunDir
@@ -38,7 +39,7 @@ from labbook.sdk.run import Run
 from labbook.sdk.sender import Sender
 from labbook.sdk.sinks import LocalSink
 from labbook.sdk.system import SystemMonitor
-from labbook.sdk.values import plain
+from labbook.sdk.values import check_text, clean_mapping, plain
 from labbook.settings import Settings, local_entity
 from labbook.store import RunRef
 
@@ -184,7 +185,17 @@ def init(
     project = _check_name("project", project or s.project or "uncategorized")
     if config_exclude_keys is not None and config_include_keys is not None:
         raise UsageError("pass config_include_keys or config_exclude_keys, not both")
-    cfg = {k: plain(k, v) for k, v in config_input(config).items()}
+    cfg = clean_mapping("config", config_input(config))
+    # Checked before anything is created: the run header would be refused by every store.
+    for what, value, limit in (
+        ("name", name, MAX_TEXT_CHARS),
+        ("group", group, MAX_TEXT_CHARS),
+        ("job type", job_type, MAX_TEXT_CHARS),
+        ("notes", notes, None),
+        *(("tag", t, MAX_TEXT_CHARS) for t in tags or ()),
+    ):
+        if value is not None:
+            check_text(what, str(value), limit)
     if config_include_keys is not None:
         include = set(config_include_keys)
         cfg = {k: v for k, v in cfg.items() if k in include}
@@ -481,7 +492,11 @@ def _capture(s: Settings, run_dir: RunDir, writer: JournalWriter, started: float
         with contextlib.suppress(OSError):
             (files / "requirements.txt").write_text(capture.requirements())
     if meta:
-        meta = {k: plain(k, v) for k, v in meta.items()}
+        clean: dict[str, Any] = {}
+        for k, v in meta.items():
+            with contextlib.suppress(ValueError, TypeError):  # a capture never fails init
+                clean[k] = plain(k, v)
+        meta = clean
         with contextlib.suppress(OSError, TypeError, ValueError):
             (files / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
         writer.put({"t": records.META, "m": meta})

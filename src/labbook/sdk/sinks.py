@@ -12,8 +12,20 @@ from typing import Protocol
 
 from labbook import records
 from labbook.blobs import BlobStore, open_blobstore
+from labbook.errors import ValidationError
 from labbook.settings import Settings
 from labbook.store import RunRef, Store
+
+
+class RecordsRefused(ValidationError):
+    """The destination refused records of a batch for good (a limit, a value it cannot store).
+
+    Only a sink raises it, and only for its records: the run itself, the credentials and the
+    connection were fine, so retrying the same batch would fail forever. The sender then
+    isolates the refused records (``Sender``'s bisection) and stores the others.
+    """
+
+    code = "records_refused"
 
 
 class Sink(Protocol):
@@ -22,7 +34,11 @@ class Sink(Protocol):
         ...
 
     def send(self, batch: Sequence[records.AnyRecord]) -> int:
-        """Deliver records in seq order; return the highest seq now stored."""
+        """Deliver records in seq order; return the highest seq now stored.
+
+        Raises :class:`RecordsRefused` when the destination refuses records of the batch for
+        good; anything else (down, busy, no access) is worth retrying later.
+        """
         ...
 
     def close(self) -> None: ...
@@ -57,7 +73,10 @@ class LocalSink:
                 # The file may have been deleted since it was recorded; its hash still names it.
                 if path.is_file() and not self.blobs.exists(rec["sha256"]):
                     rec["sha256"] = self.blobs.put_file(path, rec["sha256"])
-        return self.store.ingest(self.ref, batch)
+        try:
+            return self.store.ingest(self.ref, batch)
+        except ValidationError as exc:  # the ref was valid when the sink was made: a record's
+            raise RecordsRefused(exc.message) from exc
 
     def close(self) -> None:
         self.store.close()

@@ -18,7 +18,7 @@ from labbook import records
 from labbook.client.credentials import server_settings
 from labbook.errors import JournalError
 from labbook.sdk.journal import JOURNAL_NAME, RunDir, release_lock, valid_length
-from labbook.sdk.sender import Sender
+from labbook.sdk.sender import Sender, rejected_path, rejected_seqs
 from labbook.sdk.sinks import LocalSink, Sink
 from labbook.settings import Settings
 from labbook.store import RunRef
@@ -31,6 +31,11 @@ class SyncResult:
     sent: int
     last_seq: int
     state: str
+    rejected: int = 0
+    """Records the store or server refused during this sync, set aside in ``rejected_file``."""
+    rejected_before: int = 0
+    """Records of this run set aside earlier (by the run's own sender or an earlier sync)."""
+    rejected_file: Path | None = None
 
 
 def find_run_dirs(paths: list[Path]) -> Iterator[RunDir]:
@@ -134,7 +139,9 @@ def sync_run(
             if isinstance(the_sink, LocalSink):
                 # No request size to respect: fewer, larger transactions (~10% faster replay).
                 batch_bytes = max(batch_bytes, LOCAL_SYNC_BATCH_BYTES)
-            sender = Sender(run_dir, the_sink, batch_bytes=batch_bytes)
+            before = len(set(rejected_seqs(run_dir)))
+            # The command reports refused records itself, once, after the run.
+            sender = Sender(run_dir, the_sink, batch_bytes=batch_bytes, warn_rejected=False)
             try:
                 stored = the_sink.last_seq()
                 sender.acked_seq = max(sender.acked_seq, stored)
@@ -147,6 +154,16 @@ def sync_run(
         finally:
             if own_sink:
                 the_sink.close()
-        return SyncResult(run_dir.path, ref, sent, sender.acked_seq, exited or "running")
+        path = rejected_path(run_dir)
+        return SyncResult(
+            run_dir.path,
+            ref,
+            sent,
+            sender.acked_seq,
+            exited or "running",
+            rejected=sender.rejected,
+            rejected_before=before,
+            rejected_file=path if path.is_file() else None,
+        )
     finally:
         release_lock(lock)

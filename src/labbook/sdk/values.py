@@ -1,7 +1,8 @@
 """Turning what users pass to ``log``/``config``/``summary`` into journal-encodable values.
 
 Errors are raised on the training thread and name the offending key, so a bad value is found where
-it was logged, not later in a background thread.
+it was logged, not later in a background thread. The limits checked here (``labbook.limits``) are
+the ones every Store and server enforces, so a value ``log()`` accepted is never refused later.
 """
 
 from __future__ import annotations
@@ -10,11 +11,17 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import msgspec
 import numpy as np
+
+from labbook import limits
+from labbook.limits import MAX_KEY_CHARS, MAX_RECORD_BYTES, MAX_ROW_KEYS, RESERVED_KEYS, shorten
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
-RESERVED_KEYS = frozenset({"_step", "_timestamp", "_runtime"})
+_encode = msgspec.msgpack.Encoder().encode  # the journal's encoding (``records.encode``)
+_STR_FAST = limits.MAX_VALUE_BYTES // 4
+"""Strings up to this many characters are under the value limit whatever their encoding."""
 
 
 class HistoryValue(Protocol):
@@ -48,12 +55,12 @@ class MediaList:
         if len(kinds) != 1 or getattr(next(iter(kinds)), "_to_history", None) is None:
             names = sorted(k.__name__ for k in kinds)
             raise TypeError(
-                f"cannot log key {key!r}: a list must hold media of one kind "
+                f"cannot log key {shorten(key)!r}: a list must hold media of one kind "
                 f"(e.g. only labbook.Image), got {', '.join(names)}"
             )
         if len(items) > MAX_MEDIA_ITEMS:
             warnings.warn(
-                f"labbook: key {key!r} holds {len(items)} media values; only the first "
+                f"labbook: key {shorten(key)!r} holds {len(items)} media values; only the first "
                 f"{MAX_MEDIA_ITEMS} are kept",
                 stacklevel=4,
             )
@@ -77,7 +84,7 @@ def _bad(key: str, value: Any, hint: str = "") -> TypeError:
     mod = type(value).__module__
     if mod not in ("builtins", ""):
         what = f"{mod}.{what}"
-    return TypeError(f"cannot log key {key!r}: unsupported value of type {what}{hint}")
+    return TypeError(f"cannot log key {shorten(key)!r}: unsupported value of type {what}{hint}")
 
 
 def scalar(key: str, value: Any) -> Any:
@@ -92,7 +99,7 @@ def scalar(key: str, value: Any) -> Any:
         if isinstance(value, np.floating):
             return float(value)
         if isinstance(value, np.str_):
-            return str(value)
+            return text(key, str(value))
         raise _bad(key, value)
     if isinstance(value, np.ndarray):
         if value.ndim == 0:
@@ -109,14 +116,22 @@ def scalar(key: str, value: Any) -> Any:
     if isinstance(value, float):
         return float(value)
     if isinstance(value, str):
-        return str(value)
+        return text(key, str(value))
     raise _bad(key, value)
+
+
+def text(key: str, value: str) -> str:
+    """``value`` when a store can keep it as a string value (``limits.string_problem``)."""
+    problem = limits.string_problem(value)
+    if problem is not None:
+        raise ValueError(f"cannot log key {shorten(key)!r}: {problem}")
+    return value
 
 
 def _int(key: str, value: int) -> int:
     if INT64_MIN <= value <= INT64_MAX:
         return value
-    raise TypeError(f"cannot log key {key!r}: integer {value} does not fit in 64 bits")
+    raise TypeError(f"cannot log key {shorten(key)!r}: integer {value} does not fit in 64 bits")
 
 
 def flatten_into(
@@ -124,14 +139,19 @@ def flatten_into(
     data: Mapping[Any, Any],
     prefix: str,
     refs: list[str] | None = None,
-) -> None:
+) -> int:
     """Add ``data`` to ``row`` with nested mappings flattened to ``a/b`` keys.
 
     The common case (str keys, python scalar values) costs one type check per item; anything else
     goes through :func:`scalar`. A :class:`HistoryValue` (an object with ``_to_history``) is put
     in the row as is and its key appended to ``refs``, for the caller to resolve once it knows the
     row's step; without ``refs`` such values are refused.
+
+    Returns the bytes the row's strings and lists take (their part of the encoded record; the
+    caller adds the keys and fixed-size values and measures exactly only when that could pass
+    ``MAX_RECORD_BYTES``). Keys are checked by :class:`KeyCheck`, once per distinct key.
     """
+    size = 0
     for k, v in data.items():
         if type(k) is not str:
             if not isinstance(k, str):
@@ -139,12 +159,25 @@ def flatten_into(
             k = str(k)
         key = prefix + k if prefix else k
         tv = type(v)
-        if tv is float or tv is str or tv is bool:
+        if tv is float or tv is bool:
+            row[key] = v
+        elif tv is str:
+            # NUL and size: the only limits a string value can break (surrogates: non-ASCII only).
+            if "\x00" in v or len(v) > _STR_FAST or not v.isascii():
+                text(key, v)
+                size += len(v) if v.isascii() else len(v.encode())
+            else:
+                size += len(v)
             row[key] = v
         elif tv is int:
             row[key] = v if INT64_MIN <= v <= INT64_MAX else _int(key, v)
         elif isinstance(v, Mapping):
-            flatten_into(row, v, key + "/", refs)
+            if len(key) >= MAX_KEY_CHARS:  # its keys would be longer: stop before recursing
+                raise ValueError(
+                    f"cannot log key {shorten(key)!r}/...: a key has at most {MAX_KEY_CHARS} "
+                    "characters (nested dicts flatten to 'a/b' keys)"
+                )
+            size += flatten_into(row, v, key + "/", refs)
         elif getattr(tv, "_to_history", None) is not None:
             if refs is None:
                 raise _bad(key, v, "; media values can only be logged with log()")
@@ -159,26 +192,53 @@ def flatten_into(
             value = _loggable(key, v)
             if refs is not None and getattr(type(value), "_to_history", None) is not None:
                 refs.append(key)
+            elif type(value) is list:
+                size += _list_size(key, value)
+            elif type(value) is str:
+                size += len(value) if value.isascii() else len(value.encode())
             row[key] = value
+    return size
+
+
+def _list_size(key: str, value: list[Any]) -> int:
+    """The encoded size of a logged list, checked against ``MAX_VALUE_BYTES`` and ``MAX_DEPTH``
+    (its strings were checked as they were converted)."""
+    found = limits.nested_problem(value, 2)
+    if found is not None:
+        raise ValueError(f"cannot log key {shorten(key)!r}{found[0]}: {found[1]}")
+    n = _encoded_size(value)
+    if n > limits.MAX_VALUE_BYTES:
+        raise ValueError(f"cannot log key {shorten(key)!r}: {limits.value_too_large('a list', n)}")
+    return n
 
 
 HISTOGRAM_ABOVE = 32
 """A numeric array with more elements than this is logged as a 32-bin histogram (wandb's rule)."""
 
 
-def _loggable(key: str, value: Any, nested: bool = False) -> Any:
+def _loggable(key: str, value: Any, nested: int = 0) -> Any:
     """A scalar, a list, or (for a large numeric array) a ``labbook.Histogram``.
 
     As in wandb: a numpy array or torch tensor of one element is that element; one of at most
     :data:`HISTOGRAM_ABOVE` elements is stored as a (nested) list, a larger numeric one as a
     histogram of its values. Lists and tuples are stored as lists of plain values (an array
-    inside a list stays a list: a histogram is a value of its own).
+    inside a list stays a list: a histogram is a value of its own). ``nested``: how many lists
+    this value is inside.
     """
     if isinstance(value, np.generic):  # numpy scalars: the common case here
         return scalar(key, value)
     if isinstance(value, list | tuple):
+        if nested >= limits.MAX_DEPTH:
+            raise ValueError(
+                f"cannot log key {shorten(key)!r}: values nest at most {limits.MAX_DEPTH} levels"
+            )
         return [
-            v if _is_plain(v) else _loggable(f"{key}[{i}]", v, True) for i, v in enumerate(value)
+            v
+            if _is_plain(v)
+            else _loggable(f"{key}[{i}]", v, nested + 1)
+            if type(v) is not str
+            else _item_text(key, i, v)
+            for i, v in enumerate(value)
         ]
     arr: np.ndarray | None = None
     if isinstance(value, np.ndarray) and value.ndim > 0:
@@ -196,51 +256,176 @@ def _loggable(key: str, value: Any, nested: bool = False) -> Any:
         from labbook.sdk.media import Histogram  # media builds on this module
 
         return Histogram(arr, num_bins=32)
-    return _loggable(key, arr.tolist(), True)
+    return _loggable(key, arr.tolist(), nested + 1)
+
+
+def _encoded_size(value: Any) -> int:
+    """Bytes ``value`` takes in a record (msgpack, as the journal and the sinks encode it)."""
+    return len(_encode(value))
+
+
+def _item_text(key: str, i: int, value: str) -> str:
+    problem = limits.string_problem(value)
+    if problem is not None:
+        raise ValueError(f"cannot log key {shorten(key)!r}[{i}]: {problem}")
+    return value
 
 
 def _is_plain(v: Any) -> bool:
+    """A value a list keeps as it is (a string is plain but still checked: NUL, size)."""
     t = type(v)
-    return (
-        t is float
-        or t is str
-        or t is bool
-        or v is None
-        or (t is int and INT64_MIN <= v <= INT64_MAX)
-    )
+    return t is float or t is bool or v is None or (t is int and INT64_MIN <= v <= INT64_MAX)
+
+
+class KeyCheck:
+    """The key limits of a run's rows, paid once per distinct key.
+
+    Scripts log the same few keys every step: a row whose keys were all seen before costs one
+    ``issuperset`` (a C loop over the row's keys, hashes cached in the strings). A new key is
+    checked against ``labbook.limits`` and the reserved names, then remembered; the memory is
+    bounded (scripts that log a new key every step pay the full check for each).
+    """
+
+    MAX_KNOWN = 100_000
+
+    def __init__(self) -> None:
+        self.known: set[str] = set()
+
+    def check(self, row: Mapping[str, Any]) -> None:
+        if len(row) > MAX_ROW_KEYS:
+            raise ValueError(
+                f"log() got {len(row):,} keys in one row; at most {MAX_ROW_KEYS:,} "
+                f"(first: {shorten(next(iter(row)))!r})"
+            )
+        known = self.known
+        if known.issuperset(row):
+            return
+        for key in row:
+            if key in known:
+                continue
+            problem = limits.key_problem(key)
+            if problem is not None:
+                raise ValueError(f"cannot log key {shorten(key)!r}: {problem}")
+            if key in RESERVED_KEYS:
+                raise ValueError(f"log() key {key!r} is reserved; labbook sets it on every row")
+            if len(known) >= self.MAX_KNOWN:
+                known.clear()
+            known.add(key)
+
+
+ROW_KEY_BYTES = 2 * MAX_KEY_CHARS + 16
+"""What a row's key and fixed-size value take, encoded, counted high: a key of typical (mostly
+ASCII) text plus a float. Only an estimate past ``MAX_RECORD_BYTES`` is measured exactly."""
+
+
+def check_row_size(row: Mapping[str, Any], strings_bytes: int) -> None:
+    """ValueError when the row, encoded, is larger than ``MAX_RECORD_BYTES``.
+
+    ``strings_bytes`` is what :func:`flatten_into` counted; a row that is surely small (every row
+    of scalars under ~3,000 keys) is never encoded here.
+    """
+    if strings_bytes + len(row) * ROW_KEY_BYTES <= MAX_RECORD_BYTES:
+        return
+    n = _encoded_size(row) + 64  # + the row's step, time and kind
+    if n > MAX_RECORD_BYTES:
+        biggest = max(row, key=lambda k: _encoded_size(row[k]))
+        raise ValueError(
+            f"log() row of {n / limits.MiB:.1f} MiB is larger than the "
+            f"{MAX_RECORD_BYTES // limits.MiB} MiB one row may hold (the largest value is "
+            f"{shorten(biggest)!r}); log large values as files (run.save) or a labbook.Table"
+        )
 
 
 def check_keys(row: Mapping[str, Any]) -> None:
-    if "" in row:
-        raise ValueError("log() keys must not be empty")
-    if "_step" in row or "_timestamp" in row or "_runtime" in row:
-        bad = sorted(RESERVED_KEYS.intersection(row))
-        raise ValueError(f"log() key {bad[0]!r} is reserved; labbook sets it on every row")
+    """The key limits of a one-off row (``KeyCheck`` for a run's rows)."""
+    KeyCheck().check(row)
 
 
-def plain(key: str, value: Any) -> Any:
-    """A msgpack-encodable copy of a config/summary value (nested dicts and lists allowed)."""
-    if value is None or type(value) in (str, bool, float):
+def clean_mapping(what: str, values: Mapping[Any, Any]) -> dict[str, Any]:
+    """A config or summary write as it will be stored, checked against ``labbook.limits``.
+
+    Keys at every level follow the key rule, strings the value rule, nesting ``MAX_DEPTH``; a
+    list or dict value encodes to at most ``MAX_VALUE_BYTES`` and the whole write to at most
+    ``MAX_RECORD_BYTES``. Config and summary writes are rare, so measuring is affordable here.
+    """
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        key = str(k)
+        problem = limits.key_problem(key)
+        if problem is not None:
+            raise ValueError(f"{what} key {shorten(key)!r}: {problem}")
+        value = plain(key, v)
+        if type(value) is list or type(value) is dict:
+            n = _encoded_size(value)
+            if n > limits.MAX_VALUE_BYTES:
+                raise ValueError(
+                    f"{what} key {shorten(key)!r}: {limits.value_too_large('a value', n)}"
+                )
+        out[key] = value
+    if len(out) > 1:
+        n = _encoded_size(out)
+        if n > MAX_RECORD_BYTES:
+            raise ValueError(
+                f"{what} write of {n / limits.MiB:.1f} MiB is larger than the "
+                f"{MAX_RECORD_BYTES // limits.MiB} MiB one record may hold; write it in parts"
+            )
+    return out
+
+
+def plain(key: str, value: Any, depth: int = 2) -> Any:
+    """A msgpack-encodable copy of a config/summary value (nested dicts and lists allowed).
+
+    ``depth``: the nesting level of ``value`` (a top-level config value is at level 2, below the
+    config itself), checked against ``limits.MAX_DEPTH``; nested keys and strings are checked
+    against the key and string rules, so a stored config can always be queried.
+    """
+    if value is None or type(value) in (bool, float):
         return value
+    if type(value) is str:
+        return _plain_text(key, value)
     if type(value) is int:
         return _int(key, value)
+    if depth > limits.MAX_DEPTH and isinstance(value, Mapping | list | tuple | set | frozenset):
+        raise ValueError(
+            f"cannot store key {shorten(key)!r}: values nest at most {limits.MAX_DEPTH} levels deep"
+        )
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            out[str(k)] = plain(f"{key}.{k}", v)
+            sk = str(k)
+            problem = limits.key_problem(sk)
+            if problem is not None:
+                raise ValueError(f"cannot store key {shorten(f'{key}.{sk}')!r}: {problem}")
+            out[sk] = plain(f"{key}.{sk}", v, depth + 1)
         return out
     if isinstance(value, list | tuple | set | frozenset):
         items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
-        return [plain(f"{key}[{i}]", v) for i, v in enumerate(items)]
+        return [plain(f"{key}[{i}]", v, depth + 1) for i, v in enumerate(items)]
     if isinstance(value, np.ndarray) and value.ndim > 0:
-        return plain(key, value.tolist())
+        return plain(key, value.tolist(), depth)
     try:
         return scalar(key, value)
     except TypeError:
         pass
     # Config commonly holds enums, paths and classes; keep their readable form, like wandb.
     if hasattr(value, "value") and type(value).__class__.__name__ == "EnumType":
-        return plain(key, value.value)
+        return plain(key, value.value, depth)
     if isinstance(value, type):
         return f"{value.__module__}.{value.__qualname__}"
-    return str(value)
+    return _plain_text(key, str(value))
+
+
+def check_text(what: str, value: str, limit: int | None = limits.MAX_TEXT_CHARS) -> str:
+    """``value`` when a run's ``what`` (name, tag, group, job type; notes: ``limit=None``) may
+    hold it, else ValueError: the same rule the Store applies to the run's columns."""
+    problem = limits.text_problem(value, limit)
+    if problem is not None:
+        raise ValueError(f"run {what} {shorten(value)!r} is refused: {problem}")
+    return value
+
+
+def _plain_text(key: str, value: str) -> str:
+    problem = limits.string_problem(value)
+    if problem is not None:
+        raise ValueError(f"cannot store key {shorten(key)!r}: {problem}")
+    return value

@@ -8,11 +8,12 @@ from fastapi import Depends, Path, Request
 from pydantic import AfterValidator
 
 from labbook.blobs import BlobStore
+from labbook.limits import MAX_NAME_CHARS
 from labbook.server.auth import Principal, principal_from_request
 from labbook.settings import Settings
 from labbook.store import Store
 
-NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
+NAME_PATTERN = rf"^[A-Za-z0-9_.-]{{1,{MAX_NAME_CHARS}}}$"
 
 
 def get_store(request: Request) -> Store:

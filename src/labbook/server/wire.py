@@ -17,10 +17,10 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from labbook.errors import PayloadTooLarge, UsageError, ValidationError
+from labbook.limits import MAX_NAME_CHARS, MAX_PATH_CHARS
 
 MSGPACK = "application/msgpack"
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
-MAX_PATH = 1024
+NAME_RE = re.compile(rf"^[A-Za-z0-9_.-]{{1,{MAX_NAME_CHARS}}}$")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 _json = msgspec.json.Encoder()
@@ -146,7 +146,7 @@ def decode_cursor(cursor: str | None) -> int:
 # ------------------------------------------------------------------------------ names and paths
 def check_name(kind: str, value: str) -> str:
     if not NAME_RE.match(value) or value in (".", ".."):
-        raise ValidationError(f"invalid {kind} name: use 1-128 of A-Z a-z 0-9 _ . -")
+        raise ValidationError(f"invalid {kind} name: use 1-{MAX_NAME_CHARS} of A-Z a-z 0-9 _ . -")
     return value
 
 
@@ -162,6 +162,6 @@ def normalize_path(path: str) -> str:
     if any(ord(c) < 32 for c in path):
         raise ValidationError("invalid file path: contains a control character")
     clean = "/".join(parts)
-    if len(clean) > MAX_PATH:
-        raise ValidationError(f"invalid file path: longer than {MAX_PATH} characters")
+    if len(clean) > MAX_PATH_CHARS:
+        raise ValidationError(f"invalid file path: longer than {MAX_PATH_CHARS} characters")
     return clean

@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Select, bindparam, delete, insert, select, update
 
+from labbook import limits
 from labbook import records as rk
 from labbook.errors import ValidationError
+from labbook.limits import MAX_ROW_KEYS, shorten
 from labbook.store import history as hist
 from labbook.store.schema import BigId, history_blocks, history_values, metric_keys
 
-MAX_KEY = 512  # metric_keys.key width
 _CHUNK = 500  # ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
 
 
@@ -165,12 +166,18 @@ def collect_history(hrows: list[rk.Record]) -> Collected:
         groups = [(kt, idx, [value_tuples[i] for i in idx]) for kt, idx in by_keys.items()]
     per_key: dict[str, list[tuple[list[int] | None, tuple[Any, ...]]]] = {}
     for ks, idx, vals in groups:
+        if len(ks) > MAX_ROW_KEYS:
+            seq = hrows[0 if idx is None else idx[0]].get("seq")
+            raise ValidationError(
+                f"record seq {seq} has {len(ks)} keys; at most {MAX_ROW_KEYS} per row"
+            )
         for k, col in zip(ks, zip(*vals, strict=True), strict=True):
             per_key.setdefault(k, []).append((idx, col))
     out: dict[str, KeyBatch] = {}
     for k, parts in per_key.items():
-        if not isinstance(k, str) or not 0 < len(k) <= MAX_KEY:
-            raise ValidationError(f"history keys must be strings of 1..{MAX_KEY} characters: {k!r}")
+        problem = limits.key_problem(k) if isinstance(k, str) else "keys must be strings"
+        if problem is not None:
+            raise ValidationError(f"{_first_seq(hrows, k)}: key {shorten(str(k))!r}: {problem}")
         if len(parts) == 1:
             idx, col = parts[0]
             rows = np.arange(n, dtype=np.int64) if idx is None else np.array(idx, np.int64)
@@ -180,7 +187,23 @@ def collect_history(hrows: list[rk.Record]) -> Collected:
         order = np.argsort(rows, kind="stable")
         flat = [v for p in parts for v in p[1]]
         out[k] = _split_key(rows[order], [flat[j] for j in order.tolist()])
+    for k, kb in out.items():
+        # Strings, lists and media references: the string, nesting and key rules inside them.
+        for r, v in zip(kb.other_rows, kb.other_values, strict=True):
+            if v is not None:
+                found = limits.nested_problem(v, 2)
+                if found is not None:
+                    seq = hrows[r].get("seq")
+                    raise ValidationError(
+                        f"record seq {seq}: key {shorten(k)!r}{found[0]}: {found[1]}"
+                    )
     return Collected(steps, times, out)
+
+
+def _first_seq(hrows: list[rk.Record], key: Any) -> str:
+    """``record seq N`` of the first row holding ``key`` (for an error message)."""
+    seq = next((r.get("seq") for r in hrows if key in r["d"]), None)
+    return f"record seq {seq}"
 
 
 # ------------------------------------------------------------------------------ history writes

@@ -19,8 +19,10 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Insert
 
+from labbook import limits
 from labbook import records as rk
 from labbook.errors import ValidationError
+from labbook.limits import MAX_PATH_CHARS, MAX_TEXT_CHARS, shorten
 from labbook.store.blocks import Collected, chunks, collect_history, merge_run_blocks, write_history
 from labbook.store.models import RunRef
 from labbook.store.schema import files, projects, run_tags, runs
@@ -161,31 +163,45 @@ def _dict_field(rec: rk.Record, key: str) -> dict[str, Any]:
     return v
 
 
-# Column widths (schema.py): checked here so that bad input is a ValidationError, not a DB error.
-MAX_TEXT = 256
-MAX_PATH = 1024
+# Column widths and characters (labbook.limits, the rules log() applies too): checked here, on
+# every database alike, so bad input is a ValidationError naming it, not a database error.
 
 
 def _tags(v: Any) -> list[str]:
     if v is None:
         return []
-    if not isinstance(v, list | tuple) or not all(
-        isinstance(t, str) and 0 < len(t) <= MAX_TEXT for t in v
-    ):
-        raise ValidationError(f"tags must be a list of non-empty strings (<= {MAX_TEXT}): {v!r}")
+    if not isinstance(v, list | tuple) or not all(isinstance(t, str) and t for t in v):
+        raise ValidationError(f"tags must be a list of non-empty strings: {shorten(repr(v))}")
+    for t in v:
+        _text(t, "tag")
     return list(dict.fromkeys(v))
 
 
-def _text(v: Any, what: str, limit: int | None = MAX_TEXT) -> str | None:
+def _text(v: Any, what: str, limit: int | None = MAX_TEXT_CHARS) -> str | None:
     if v is not None and not isinstance(v, str):
-        raise ValidationError(f"{what} must be a string, got {v!r}")
-    if v is not None and limit is not None and len(v) > limit:
-        raise ValidationError(f"{what} is longer than {limit} characters")
+        raise ValidationError(f"{what} must be a string, got {shorten(repr(v))}")
+    if v is not None:
+        problem = limits.text_problem(v, limit)
+        if problem is not None:
+            raise ValidationError(f"{what} {shorten(v)!r} is refused: {problem}")
     return v
 
 
 def _text_field(name: str, v: Any) -> str | None:
-    return _text(v, name, None if name == "notes" else MAX_TEXT)
+    return _text(v, name, None if name == "notes" else MAX_TEXT_CHARS)
+
+
+def _values(rec: rk.Record, field_name: str, depth: int = 1) -> dict[str, Any]:
+    """A config/summary/meta object of ``rec``, after the key, string and depth limits."""
+    v = _dict_field(rec, field_name)
+    found = limits.nested_problem(v, depth)
+    if found is not None:
+        where, problem = found
+        raise ValidationError(
+            f"record seq {rec.get('seq')} ({rec.get('t')!r}): {field_name}{shorten(where)}: "
+            f"{problem}"
+        )
+    return v
 
 
 def fresh_records(records: Sequence[rk.Record], last_seq: int) -> list[rk.Record]:
@@ -310,16 +326,16 @@ def _apply_one(
         run.set("exit_code", None)
         run.set("finished_at", None)
     elif t == rk.CONFIG:
-        config.update(_dict_field(r, "u"))
+        config.update(_values(r, "u"))
     elif t == rk.SUMMARY:
-        summary.update(_dict_field(r, "u") if "u" in r else {})
+        summary.update(_values(r, "u") if "u" in r else {})
         dels = r.get("del") or []
         if not isinstance(dels, list):
             raise ValidationError(f"record seq {r['seq']}: 'del' must be a list of keys")
         for key in dels:
             summary.pop(key, None)
     elif t == rk.META:
-        meta.update(_dict_field(r, "m"))
+        meta.update(_values(r, "m"))
     elif t == rk.UPDATE:
         for field_name, column in _UPDATABLE.items():
             if field_name in r:
@@ -329,8 +345,12 @@ def _apply_one(
                 )
     elif t == rk.FILE:
         path, sha, size = _need(r, "path"), _need(r, "sha256"), _need(r, "size")
-        if not isinstance(path, str) or not 0 < len(path) <= MAX_PATH:
-            raise ValidationError(f"record seq {r['seq']}: bad file path {path!r}")
+        if (
+            not isinstance(path, str)
+            or not 0 < len(path) <= MAX_PATH_CHARS
+            or limits.text_problem(path, None) is not None
+        ):
+            raise ValidationError(f"record seq {r['seq']}: bad file path {shorten(repr(path))}")
         if not isinstance(sha, str) or len(sha) > 64 or type(size) is not int or size < 0:
             raise ValidationError(f"record seq {r['seq']}: bad sha256/size for {path!r}")
         file_recs[path] = (sha, size)
@@ -361,8 +381,7 @@ def _apply_run(run: RunState, r: rk.Record, config: dict[str, Any]) -> None:
         run.set("group_name", _text(r["group"], "group"))
     cfg = r.get("config")
     if cfg is not None:
-        if not isinstance(cfg, dict):
-            raise ValidationError(f"record seq {r['seq']}: 'config' must be an object")
+        cfg = _values(r, "config")
         if not resumed:
             config.clear()
         config.update(cfg)

@@ -9,18 +9,16 @@ from typing import Any
 import numpy as np
 
 from labbook.errors import ValidationError
+from labbook.limits import MAX_NAME_CHARS
 
 RUN_STATES = ("running", "finished", "failed", "crashed")
-
-
-MAX_NAME = 128  # entity, project and run id columns
 
 
 def _check_part(kind: str, value: str) -> None:
     if not isinstance(value, str) or not value or "/" in value or value != value.strip():
         raise ValidationError(f"invalid {kind} {value!r}: must be a non-empty name without '/'")
-    if len(value) > MAX_NAME:
-        raise ValidationError(f"invalid {kind}: longer than {MAX_NAME} characters")
+    if len(value) > MAX_NAME_CHARS:
+        raise ValidationError(f"invalid {kind}: longer than {MAX_NAME_CHARS} characters")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, delete, func, insert, select, update
 
 from labbook.errors import NotFoundError, ValidationError
+from labbook.limits import MAX_PATH_CHARS
 from labbook.store import ingest as ing
 from labbook.store.models import FileInfo, ProjectInfo, RunInfo, RunRef
 from labbook.store.schema import files, projects, run_tags, runs
@@ -173,8 +174,8 @@ class RunEditMixin:
     # ---------------------------------------------------------------------------------- files
     def upsert_file(self, ref: RunRef, path: str, sha256: str, size: int) -> FileInfo:
         """Register (or replace) a run file whose bytes are in the blob store."""
-        if not 0 < len(path) <= ing.MAX_PATH:
-            raise ValidationError(f"a file path is 1-{ing.MAX_PATH} characters")
+        if not 0 < len(path) <= MAX_PATH_CHARS:
+            raise ValidationError(f"a file path is 1-{MAX_PATH_CHARS} characters")
         now = self._now()
         with self._write() as conn:
             pk = self._run_pk(conn, ref)

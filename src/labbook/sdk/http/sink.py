@@ -18,9 +18,15 @@ from urllib.parse import quote
 from labbook import records
 from labbook.client import MSGPACK, Client, decode_body, run_path
 from labbook.errors import ConflictError, LabbookError, UsageError
+from labbook.sdk.sinks import RecordsRefused
 from labbook.store import RunRef
 
 MAX_BATCH_BYTES = 1_000_000
+REFUSED_STATUSES = frozenset({400, 413, 422})
+"""Answers to ``POST .../records`` that are about the records sent: a body the server cannot
+decode (400), one larger than it takes (413), a record past a limit or a value the database
+refuses (422). Not 401/403/404 (credentials, access: the run is fine, retry once they are fixed),
+408/429/5xx (retried by the client)."""
 UPLOAD_CHUNK = 1 << 20
 CALL_BUDGET = 3.0
 """Seconds one sink call retries a failing server; then the sender's own backoff takes over, so
@@ -118,13 +124,19 @@ class HttpSink:
         last = self._last_seq or 0
         for body in record_bodies(batch, self.max_batch_bytes):
             packed = gzip.compress(body, compresslevel=1)
-            resp = self.client.request(
-                "POST",
-                self._path + "/records",
-                content=packed,
-                headers={"Content-Type": MSGPACK, "Content-Encoding": "gzip"},
-                budget=self.budget,
-            )
+            try:
+                resp = self.client.request(
+                    "POST",
+                    self._path + "/records",
+                    content=packed,
+                    headers={"Content-Type": MSGPACK, "Content-Encoding": "gzip"},
+                    budget=self.budget,
+                )
+            except UsageError as exc:
+                if exc.status in REFUSED_STATUSES:
+                    self._last_seq = last  # bodies before this one were stored
+                    raise RecordsRefused(exc.message) from exc
+                raise
             answer = decode_body(resp)
             if isinstance(answer, dict) and "last_seq" in answer:
                 last = max(last, int(answer["last_seq"]))

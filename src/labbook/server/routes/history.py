@@ -10,6 +10,7 @@ import numpy as np
 from fastapi import APIRouter, Query, Request, Response
 
 from labbook.errors import ValidationError
+from labbook.limits import MAX_KEY_CHARS
 from labbook.server.auth import require_project
 from labbook.server.deps import Entity, PrincipalDep, Project, RunId, StoreDep
 from labbook.server.schemas import EnvelopeOut, HistoryOut
@@ -99,7 +100,7 @@ def envelope(
     request: Request,
     store: StoreDep,
     principal: PrincipalDep,
-    key: Annotated[str, Query(min_length=1, max_length=512)],
+    key: Annotated[str, Query(min_length=1, max_length=MAX_KEY_CHARS)],
     buckets: Annotated[int, Query(ge=1, le=100_000)] = 1000,
     step_min: Step = None,
     step_max: Step = None,

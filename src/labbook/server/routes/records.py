@@ -7,8 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from labbook import limits
 from labbook import records as rk
 from labbook.errors import ValidationError
+from labbook.limits import MAX_ROW_KEYS, shorten
 from labbook.records import gc_paused
 from labbook.server.auth import require_project
 from labbook.server.deps import Entity, PrincipalDep, Project, RunId, SettingsDep, StoreDep
@@ -17,8 +19,6 @@ from labbook.server.wire import decode_body, read_body
 from labbook.store import RunRef
 
 router = APIRouter(tags=["runs"])
-MAX_KEYS = 10_000
-MAX_KEY_LEN = 512
 MAX_SEQ = 2**63 - 1
 
 _BODY_DOC = {
@@ -39,7 +39,8 @@ _BODY_DOC = {
 
 
 def check_records(payload: Any) -> list[rk.Record]:
-    """The batch's records after the limits every record must meet (422 naming the problem)."""
+    """The batch's records after the shape and key limits every record must meet (422 naming the
+    problem; ``labbook.limits``). The Store checks the rest (values, other kinds) as it ingests."""
     if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
         raise ValidationError("the body must be an object with a 'records' list")
     recs: list[rk.Record] = payload["records"]
@@ -58,15 +59,14 @@ def check_records(payload: Any) -> list[rk.Record]:
         keys = d.keys()
         if keys == ok_keys:
             continue
-        if len(d) > MAX_KEYS:
-            raise ValidationError(f"record seq {seq} has {len(d)} keys; at most {MAX_KEYS} per row")
+        if len(d) > MAX_ROW_KEYS:
+            raise ValidationError(
+                f"record seq {seq} has {len(d)} keys; at most {MAX_ROW_KEYS} per row"
+            )
         for k in keys:
-            if type(k) is not str or not 0 < len(k) <= MAX_KEY_LEN:
-                shown = k[:64] + "..." if isinstance(k, str) else repr(k)
-                raise ValidationError(
-                    f"record seq {seq}: key {shown!r} must be a string of "
-                    f"1-{MAX_KEY_LEN} characters"
-                )
+            problem = limits.key_problem(k) if type(k) is str else "keys must be strings"
+            if problem is not None:
+                raise ValidationError(f"record seq {seq}: key {shorten(str(k))!r}: {problem}")
         ok_keys = keys
     return recs
 
