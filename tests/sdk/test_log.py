@@ -166,3 +166,132 @@ def test_module_level_log_goes_to_active_run(settings: Settings, api: Api) -> No
     assert list(api.run(run.path).history()["a"]) == [1.0, 2.0, 3.0]
     with pytest.raises(labbook.UsageError):
         run.log({"a": 4.0})
+
+
+# ----- limits (labbook.limits): refused at the call, so no store or server refuses them later
+
+MiB = 1 << 20
+
+
+def _nested_list(levels: int) -> list[object]:
+    out: list[object] = [1]
+    for _ in range(levels - 1):
+        out = [out]
+    return out
+
+
+REFUSED_ROWS = [
+    ({"k" * 10_000: 1.0}, "'" + "k" * 60 + "…(10,000 characters)'", "at most 512 characters"),
+    ({"acc\x00top1": 1.0}, r"'acc\x00top1'", "NUL character"),
+    ({"loss\n": 1.0}, r"'loss\n'", "control character U+000A"),
+    ({"text": "x" * (17 * MiB)}, "'text'", "17.0 MiB is larger than the 4 MiB"),
+    ({"text": "a\x00b"}, "'text'", "NUL character"),
+    ({"labels": ["cat", "d\x00g"]}, "'labels'[1]", "NUL character"),
+    ({"big": [0.5] * 600_000}, "'big'", "a list of"),
+    ({"deep": _nested_list(33)}, "'deep", "levels"),
+    ({"a" * 300: {"b" * 300: 1.0}}, "'" + "a" * 60 + "…", "at most 512 characters"),
+    ({f"k{i}": 1.0 for i in range(10_001)}, "10,001 keys", "at most 10,000"),
+    ({"_runtime": 1.0}, "'_runtime'", "reserved"),
+]
+
+
+@pytest.mark.parametrize(("row", "named", "why"), REFUSED_ROWS)
+def test_log_refuses_what_a_store_would_refuse_naming_the_key_shortened(
+    settings: Settings, api: Api, row: dict[str, object], named: str, why: str
+) -> None:
+    run = labbook.init(project="p", settings=settings)
+    run.log({"loss": 1.0})
+    with pytest.raises(ValueError) as caught:
+        run.log(row)
+    msg = str(caught.value)
+    assert named in msg and why in msg, msg
+    assert len(msg) < 300  # a 10,000-character key is not printed whole
+    run.log({"loss": 0.5})  # the run goes on; the refused call took no step
+    run.finish()
+    r = api.run(run.path)
+    assert r.state == "finished"
+    h = r.history()
+    assert list(h["_step"]) == [0, 1] and list(h["loss"]) == [1.0, 0.5]
+
+
+def test_values_at_the_limits_are_logged_and_stored(settings: Settings, api: Api) -> None:
+    run = labbook.init(project="p", settings=settings)
+    at_limit = {
+        "k" * 512: 1.0,
+        "text": "é" * (2 * MiB),  # 4 MiB of UTF-8
+        "lines": "a\tb\nc",
+        "mixed": [1, "two", [3.0]],
+        "ünïcode/键": 2.0,
+    }
+    run.log(at_limit)
+    run.finish()
+    h = api.run(run.path).history()
+    assert h["k" * 512][0] == 1.0 and len(h["text"][0]) == 2 * MiB
+    assert h["lines"][0] == "a\tb\nc" and h["mixed"][0] == [1, "two", [3.0]]
+    assert h["ünïcode/键"][0] == 2.0
+
+
+def test_keys_are_checked_once_yet_every_new_key_is_checked(settings: Settings) -> None:
+    run = labbook.init(project="p", settings=settings)
+    for i in range(3):
+        run.log({"a": float(i), "b": 1.0})
+    assert run._keys.known >= {"a", "b"}
+    with pytest.raises(ValueError, match="NUL"):
+        run.log({"a": 1.0, "b\x00": 2.0})
+    assert "b\x00" not in run._keys.known
+    run.finish()
+
+
+def test_a_merged_row_stays_one_record(settings: Settings, api: Api) -> None:
+    """Rows merged at one step (``commit=False``, the same ``step``) are one record: their sum
+    is checked against ``MAX_RECORD_BYTES``, and a refused part leaves the row as it was."""
+    run = labbook.init(project="p", settings=settings)
+    for i in range(3):
+        run.log({f"t{i}": chr(97 + i) * (4 * MiB)}, commit=False)
+    with pytest.raises(ValueError, match=r"row of 16\.0 MiB is larger than the 15 MiB"):
+        run.log({"t3": "d" * (4 * MiB)}, commit=False)
+    with pytest.raises(ValueError, match="larger than the 15 MiB"):
+        run.log({"t3": "d" * (4 * MiB)}, step=0)
+    run.log({"loss": 1.0})
+    run.finish()
+    h = api.run(run.path).history()
+    assert list(h["_step"]) == [0]
+    assert [len(h[f"t{i}"][0]) for i in range(3)] == [4 * MiB] * 3 and "t3" not in h
+    assert h["loss"][0] == 1.0
+
+
+def test_config_summary_and_run_fields_refuse_and_keep_nothing(
+    settings: Settings, api: Api
+) -> None:
+    with pytest.raises(ValueError, match="config key 'a\\\\x00'"):
+        labbook.init(project="p", settings=settings, config={"a\x00": 1})
+    with pytest.raises(ValueError, match="tag"):
+        labbook.init(project="p", settings=settings, tags=["x" * 300])
+    assert labbook.run is None
+    run = labbook.init(project="p", settings=settings, config={"lr": 0.1})
+    with pytest.raises(ValueError, match=r"'opt\.betas\[1\]'.*NUL"):
+        run.config.update({"bs": 32, "opt": {"betas": ["0.9", "0\x00"]}})
+    with pytest.raises(ValueError, match="at most 32 levels"):
+        deep: object = 1
+        for _ in range(40):
+            deep = {"a": deep}
+        run.config["deep"] = deep
+    with pytest.raises(ValueError, match="4 MiB"):
+        run.config["data"] = list(range(1_000_000))
+    with pytest.raises(ValueError, match="summary key"):
+        run.summary.update({"best": 1.0, "k" * 600: 2.0})
+    with pytest.raises(ValueError, match="name"):
+        run.name = "n" * 257
+    with pytest.raises(ValueError, match="notes"):
+        run.notes = "a\x00b"
+    with pytest.raises(ValueError, match="tag"):
+        run.tags = ["ok", "b\x00d"]
+    with pytest.raises(ValueError, match="define_metric"):
+        run.define_metric("acc\x00*")
+    assert run.config.as_dict() == {"lr": 0.1} and "best" not in run.summary
+    run.config["bs"] = 32
+    run.summary["best"] = 0.5
+    run.finish()
+    r = api.run(run.path)
+    assert r.config == {"lr": 0.1, "bs": 32} and r.summary["best"] == 0.5
+    assert r.state == "finished"
