@@ -173,6 +173,13 @@ class Sender:
             if size < self.batch_bytes:
                 return sent
 
+    def restart_after(self, seq: int) -> None:
+        """Read the journal from its start again and send what follows ``seq``: the acked
+        offset beside the journal is another destination's (a local run synced to a server)."""
+        self.acked_seq = seq
+        self._offset = self._buf_start = len(records.FILE_MAGIC)
+        self._buf = b""
+
     # ----- refused records ---------------------------------------------------------------------
     @property
     def rejected_path(self) -> Path:

@@ -144,6 +144,11 @@ def sync_run(
             sender = Sender(run_dir, the_sink, batch_bytes=batch_bytes, warn_rejected=False)
             try:
                 stored = the_sink.last_seq()
+                if stored < sender.acked_seq:
+                    # This destination holds less than the journal's acknowledgements say: they
+                    # are another one's (the run went to the local store, this sync goes to a
+                    # server). What this one holds decides what to send; seqs make it safe.
+                    sender.restart_after(stored)
                 sender.acked_seq = max(sender.acked_seq, stored)
                 total = run_dir.journal.stat().st_size
                 sent = sender.send_available(
