@@ -235,10 +235,12 @@ def test_keys_are_checked_once_yet_every_new_key_is_checked(settings: Settings) 
     run = labbook.init(project="p", settings=settings)
     for i in range(3):
         run.log({"a": float(i), "b": 1.0})
-    assert run._keys.known >= {"a", "b"}
+    assert run._known_keys >= {"a", "b"}
     with pytest.raises(ValueError, match="NUL"):
         run.log({"a": 1.0, "b\x00": 2.0})
-    assert "b\x00" not in run._keys.known
+    with pytest.raises(ValueError, match="at most 512"):
+        run.log({"a": {"b" * 600: 2.0}})  # a known prefix, a new nested key
+    assert "b\x00" not in run._known_keys
     run.finish()
 
 

@@ -26,7 +26,7 @@ import yaml
 from labbook import limits, records
 from labbook.blobs import sha256_file
 from labbook.errors import UsageError
-from labbook.limits import MAX_RECORD_BYTES, MAX_ROW_KEYS
+from labbook.limits import MAX_RECORD_BYTES
 from labbook.sdk.config import Config
 from labbook.sdk.journal import JournalWriter, RunDir, release_lock
 from labbook.sdk.metric_defs import MetricDef, MetricDefs
@@ -34,7 +34,6 @@ from labbook.sdk.sender import Sender
 from labbook.sdk.summary import Summary
 from labbook.sdk.values import (
     ROW_KEY_BYTES,
-    KeyCheck,
     check_row_size,
     check_text,
     clean_mapping,
@@ -102,7 +101,7 @@ class Run:
         self._step = start_step
         self._pending: dict[str, Any] | None = None
         self._pending_size = 0
-        self._keys = KeyCheck()
+        self._known_keys: set[str] = set()
         self._summary_data: dict[str, Any] = dict(summary or {})
         self.summary = Summary(self._summary_data, self._on_summary_write)
         self.config = Config(config, self._on_config_change)
@@ -188,10 +187,10 @@ class Run:
         row: dict[str, Any] = {}
         refs: list[str] = []
         if type(data) is dict or isinstance(data, Mapping):
-            size = flatten_into(row, data, "", refs)
+            # Keys are checked once each (known keys); their count, with the row's size.
+            size = flatten_into(row, data, "", refs, self._known_keys)
         else:
             raise TypeError(f"log() takes a dict of metrics, not {type(data).__name__}")
-        self._keys.check(row)
         if step is not None:
             if type(step) is not int:
                 step = _as_step(step)
@@ -218,7 +217,11 @@ class Run:
             return
         if refs:
             self._resolve_refs(row, refs)
-        self._add(row, size)
+        if self._pending is None and size + len(row) * ROW_KEY_BYTES <= MAX_RECORD_BYTES:
+            self._pending = row  # the common case, without _add's call
+            self._pending_size = size
+        else:
+            self._add(row, size)
         if commit is False:
             return
         self._commit()
@@ -239,10 +242,8 @@ class Run:
             return
         total = self._pending_size + size
         n = len(pending) + len(row)
-        if n > MAX_ROW_KEYS or total + n * ROW_KEY_BYTES > MAX_RECORD_BYTES:
-            merged = {**pending, **row}
-            self._keys.check(merged)
-            check_row_size(merged, total)
+        if total + n * ROW_KEY_BYTES > MAX_RECORD_BYTES:  # a bound past MAX_ROW_KEYS too
+            check_row_size({**pending, **row}, total)
         pending.update(row)
         self._pending_size = total
 

@@ -139,25 +139,30 @@ def flatten_into(
     data: Mapping[Any, Any],
     prefix: str,
     refs: list[str] | None = None,
+    known: set[str] | None = None,
 ) -> int:
     """Add ``data`` to ``row`` with nested mappings flattened to ``a/b`` keys.
 
-    The common case (str keys, python scalar values) costs one type check per item; anything else
-    goes through :func:`scalar`. A :class:`HistoryValue` (an object with ``_to_history``) is put
-    in the row as is and its key appended to ``refs``, for the caller to resolve once it knows the
-    row's step; without ``refs`` such values are refused.
+    The common case (str keys seen before, python scalar values) costs one set lookup and one
+    type check per item; anything else goes through :func:`new_key` and :func:`scalar`. A
+    :class:`HistoryValue` (an object with ``_to_history``) is put in the row as is and its key
+    appended to ``refs``, for the caller to resolve once it knows the row's step; without
+    ``refs`` such values are refused.
+
+    ``known``: the keys already checked against ``labbook.limits`` (a run keeps one set for all
+    its rows, so each distinct key is checked once); without it every key is checked.
 
     Returns the bytes the row's strings and lists take (their part of the encoded record; the
     caller adds the keys and fixed-size values and measures exactly only when that could pass
-    ``MAX_RECORD_BYTES``). Keys are checked by :class:`KeyCheck`, once per distinct key.
+    ``MAX_RECORD_BYTES``).
     """
+    if known is None:
+        known = set()
     size = 0
     for k, v in data.items():
-        if type(k) is not str:
-            if not isinstance(k, str):
-                raise TypeError(f"log() keys must be strings, got {k!r} ({type(k).__name__})")
-            k = str(k)
-        key = prefix + k if prefix else k
+        key = prefix + (k if type(k) is str else _key_str(k)) if prefix else k
+        if key not in known:
+            key = new_key(key, known)
         tv = type(v)
         if tv is float or tv is bool:
             row[key] = v
@@ -171,13 +176,8 @@ def flatten_into(
             row[key] = v
         elif tv is int:
             row[key] = v if INT64_MIN <= v <= INT64_MAX else _int(key, v)
-        elif isinstance(v, Mapping):
-            if len(key) >= MAX_KEY_CHARS:  # its keys would be longer: stop before recursing
-                raise ValueError(
-                    f"cannot log key {shorten(key)!r}/...: a key has at most {MAX_KEY_CHARS} "
-                    "characters (nested dicts flatten to 'a/b' keys)"
-                )
-            size += flatten_into(row, v, key + "/", refs)
+        elif isinstance(v, Mapping):  # ``key`` passed the limits: nesting stays shallow
+            size += flatten_into(row, v, key + "/", refs, known)
         elif getattr(tv, "_to_history", None) is not None:
             if refs is None:
                 raise _bad(key, v, "; media values can only be logged with log()")
@@ -205,7 +205,7 @@ def _list_size(key: str, value: list[Any]) -> int:
     (its strings were checked as they were converted)."""
     found = limits.nested_problem(value, 2)
     if found is not None:
-        raise ValueError(f"cannot log key {shorten(key)!r}{found[0]}: {found[1]}")
+        raise ValueError(f"cannot log key {shorten(key)!r}{shorten(found[0])}: {found[1]}")
     n = _encoded_size(value)
     if n > limits.MAX_VALUE_BYTES:
         raise ValueError(f"cannot log key {shorten(key)!r}: {limits.value_too_large('a list', n)}")
@@ -277,55 +277,59 @@ def _is_plain(v: Any) -> bool:
     return t is float or t is bool or v is None or (t is int and INT64_MIN <= v <= INT64_MAX)
 
 
-class KeyCheck:
-    """The key limits of a run's rows, paid once per distinct key.
+MAX_KNOWN_KEYS = 100_000
+"""A run remembers at most this many checked keys (then starts over): memory stays bounded for
+scripts that log a new key every step, which then pay the full check for each."""
 
-    Scripts log the same few keys every step: a row whose keys were all seen before costs one
-    ``issuperset`` (a C loop over the row's keys, hashes cached in the strings). A new key is
-    checked against ``labbook.limits`` and the reserved names, then remembered; the memory is
-    bounded (scripts that log a new key every step pay the full check for each).
+
+def _key_str(k: Any) -> str:
+    if isinstance(k, str):
+        return str(k)
+    raise TypeError(f"log() keys must be strings, got {k!r} ({type(k).__name__})")
+
+
+def new_key(key: Any, known: set[str]) -> str:
+    """``key`` (a str) after the key limits, added to ``known``; ValueError/TypeError naming it.
+
+    Scripts log the same few keys every step, so :func:`flatten_into` pays this once per
+    distinct key and a set lookup per key afterwards.
     """
-
-    MAX_KNOWN = 100_000
-
-    def __init__(self) -> None:
-        self.known: set[str] = set()
-
-    def check(self, row: Mapping[str, Any]) -> None:
-        if len(row) > MAX_ROW_KEYS:
-            raise ValueError(
-                f"log() got {len(row):,} keys in one row; at most {MAX_ROW_KEYS:,} "
-                f"(first: {shorten(next(iter(row)))!r})"
-            )
-        known = self.known
-        if known.issuperset(row):
-            return
-        for key in row:
-            if key in known:
-                continue
-            problem = limits.key_problem(key)
-            if problem is not None:
-                raise ValueError(f"cannot log key {shorten(key)!r}: {problem}")
-            if key in RESERVED_KEYS:
-                raise ValueError(f"log() key {key!r} is reserved; labbook sets it on every row")
-            if len(known) >= self.MAX_KNOWN:
-                known.clear()
-            known.add(key)
+    if type(key) is not str:
+        key = _key_str(key)
+        if key in known:
+            return key
+    problem = limits.key_problem(key)
+    if problem is not None:
+        raise ValueError(f"cannot log key {shorten(key)!r}: {problem}")
+    if key in RESERVED_KEYS:
+        raise ValueError(f"log() key {key!r} is reserved; labbook sets it on every row")
+    if len(known) >= MAX_KNOWN_KEYS:
+        known.clear()
+    known.add(key)
+    return key
 
 
-ROW_KEY_BYTES = 2 * MAX_KEY_CHARS + 16
-"""What a row's key and fixed-size value take, encoded, counted high: a key of typical (mostly
-ASCII) text plus a float. Only an estimate past ``MAX_RECORD_BYTES`` is measured exactly."""
+ROW_KEY_BYTES = 4 * MAX_KEY_CHARS + 16
+"""The most a row's key and fixed-size value take, encoded: 512 characters of 4 UTF-8 bytes, a
+string header and a float. ``strings_bytes + len(row) * ROW_KEY_BYTES`` bounds a row's size, so
+a row within ``MAX_RECORD_BYTES`` by that bound (every row of scalars under ~7,600 keys) is never
+measured; and as ``MAX_ROW_KEYS * ROW_KEY_BYTES`` is past it, a row with too many keys always is."""
 
 
 def check_row_size(row: Mapping[str, Any], strings_bytes: int) -> None:
-    """ValueError when the row, encoded, is larger than ``MAX_RECORD_BYTES``.
+    """ValueError when the row has more than ``MAX_ROW_KEYS`` keys or, encoded, is larger than
+    ``MAX_RECORD_BYTES``.
 
-    ``strings_bytes`` is what :func:`flatten_into` counted; a row that is surely small (every row
-    of scalars under ~3,000 keys) is never encoded here.
+    ``strings_bytes`` is what :func:`flatten_into` counted; a row that is surely small is never
+    encoded here (see :data:`ROW_KEY_BYTES`).
     """
     if strings_bytes + len(row) * ROW_KEY_BYTES <= MAX_RECORD_BYTES:
         return
+    if len(row) > MAX_ROW_KEYS:
+        raise ValueError(
+            f"log() got {len(row):,} keys in one row; at most {MAX_ROW_KEYS:,} "
+            f"(first: {shorten(next(iter(row)))!r})"
+        )
     n = _encoded_size(row) + 64  # + the row's step, time and kind
     if n > MAX_RECORD_BYTES:
         biggest = max(row, key=lambda k: _encoded_size(row[k]))
@@ -334,11 +338,6 @@ def check_row_size(row: Mapping[str, Any], strings_bytes: int) -> None:
             f"{MAX_RECORD_BYTES // limits.MiB} MiB one row may hold (the largest value is "
             f"{shorten(biggest)!r}); log large values as files (run.save) or a labbook.Table"
         )
-
-
-def check_keys(row: Mapping[str, Any]) -> None:
-    """The key limits of a one-off row (``KeyCheck`` for a run's rows)."""
-    KeyCheck().check(row)
 
 
 def clean_mapping(what: str, values: Mapping[Any, Any]) -> dict[str, Any]:
