@@ -297,3 +297,22 @@ def test_config_summary_and_run_fields_refuse_and_keep_nothing(
     r = api.run(run.path)
     assert r.config == {"lr": 0.1, "bs": 32} and r.summary["best"] == 0.5
     assert r.state == "finished"
+
+
+def test_rows_at_the_record_limit_logged_back_to_back_all_reach_the_journal(
+    settings: Settings,
+) -> None:
+    """Six 12 MiB rows within one flush interval: one frame would pass the 64 MiB a reader takes
+    (it read such a journal as damaged from that frame on: here, the whole run)."""
+    from labbook.sdk.journal import read_records
+
+    run = labbook.init(project="p", mode="offline", settings=settings)
+    big = "x" * (4 * MiB - 100)
+    for _ in range(6):
+        run.log({"a": big, "b": big, "c": big})
+    run.log({"after": 1.0})
+    run.finish()
+    recs = [rec for _, _, rec in read_records(run.journal_dir / "run.lbj")]
+    rows = [rec["d"] for rec in recs if rec["t"] == "h"]
+    assert [len(d.get("a", "")) for d in rows] == [len(big)] * 6 + [0]
+    assert rows[-1] == {"after": 1.0} and recs[-1]["t"] == "exit"

@@ -268,6 +268,16 @@ class JournalWriter:
                 seq += 1
                 rec["seq"] = seq
             payload = records.encode_batch(chunk)
+        if len(payload) > records.MAX_PAYLOAD:
+            # Readers take a longer frame for a damaged one. A record is at most
+            # limits.MAX_RECORD_BYTES, so halves always get there; one alone past it never
+            # came through log().
+            if len(chunk) > 1:
+                self._frame(chunk[: len(chunk) // 2])
+                self._frame(chunk[len(chunk) // 2 :])
+            else:
+                self._warn(f"labbook: dropped a {len(payload):,}-byte {chunk[0].get('t')!r} record")
+            return
         self._pending += records.frame(chunk[0]["seq"], payload)
         self._seq = seq
         self._written.extend(chunk)
