@@ -226,7 +226,7 @@ def demo(ctx: click.Context, epochs: int) -> None:
     """Log the digits experiment (several hyper-parameter settings) and show what was stored."""
     from labbook.cli import demo as demo_mod
 
-    settings = _settings(ctx).model_copy(update={"capture_console": False})
+    settings = _settings(ctx).replace(capture_console=False)
     if demo_mod.keras_available():
         n = len(demo_mod.DIGITS_VARIANTS)
         click.echo(

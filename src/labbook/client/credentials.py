@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +109,8 @@ def forget_credentials(settings: Settings, host: str | None = None) -> bool:
 
 def _write(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    import tempfile  # ~7 ms of imports, only when credentials are written
+
     fd, tmp = tempfile.mkstemp(prefix=".credentials.", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)
@@ -137,7 +138,7 @@ def server_settings(settings: Settings) -> Settings:
         key = creds.keys.get(base)
     if base == settings.base_url and key == settings.api_key:
         return settings
-    return settings.model_copy(update={"base_url": base, "api_key": key})
+    return settings.replace(base_url=base, api_key=key)
 
 
 def server_configured(settings: Settings) -> bool:

@@ -14,11 +14,13 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from labbook import records
 from labbook.sdk.journal import RunDir
-from labbook.sdk.sinks import Sink
+
+if TYPE_CHECKING:
+    from labbook.sdk.sinks import Sink
 
 HOT_LIMIT = 200_000
 """At most this many records are held as objects for the sink; beyond, the file is read back."""
@@ -26,19 +28,29 @@ HOT_BATCH = 10_000
 
 
 class Sender:
-    """Tails one run's journal and delivers it to a sink in batches."""
+    """Tails one run's journal and delivers it to a sink in batches.
+
+    The sink may be given opened, or as ``open_sink``, which the sender's thread calls before its
+    first delivery (and again after a failure): opening the local store imports SQLAlchemy and
+    checks migrations, and a server whose key owner is not known yet must first be asked. Neither
+    belongs on the training thread, and a failure there is retried like any other sink failure.
+    """
 
     def __init__(
         self,
         run_dir: RunDir,
-        sink: Sink,
+        sink: Sink | None,
         *,
+        open_sink: Callable[[], Sink] | None = None,
         batch_bytes: int = 1_000_000,
         min_interval: float = 0.2,
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
+        if sink is None and open_sink is None:
+            raise ValueError("Sender needs a sink or open_sink")
         self.run_dir = run_dir
-        self.sink = sink
+        self._sink = sink
+        self._open_sink = open_sink
         self.batch_bytes = batch_bytes
         self.min_interval = min_interval
         self.acked_seq, self._offset = run_dir.read_acked()
@@ -59,6 +71,17 @@ class Sender:
         self._hot_count = 0
         self._hot_gen = 0
         self._hot_lock = threading.Lock()
+
+    @property
+    def sink(self) -> Sink:
+        """The sink, opened now if it was given as ``open_sink`` (raises what opening raises)."""
+        return self._sink if self._sink is not None else self.connect()
+
+    def connect(self) -> Sink:
+        if self._sink is None:
+            assert self._open_sink is not None
+            self._sink = self._open_sink()
+        return self._sink
 
     # ----- records handed over by the writer ---------------------------------------------------
     def offer(self, end_offset: int, recs: list[records.AnyRecord]) -> None:
@@ -186,6 +209,12 @@ class Sender:
 
     def _run_loop(self) -> None:
         backoff = 0.0
+        if self._sink is None:
+            # Open the sink at once: records are already waiting by the time it is ready.
+            try:
+                self.connect()
+            except Exception as exc:
+                backoff = self._failed(exc)
         while not self._closing:
             self._wake.wait(backoff or 1.0)
             if self._closing:
@@ -198,19 +227,24 @@ class Sender:
             self._wake.clear()
             target = self._target_seq
             try:
+                self.connect()
                 self.send_live()
                 backoff = 0.0
                 self._errors = 0
             except Exception as exc:
-                self._errors += 1
-                self.last_error = exc
-                if self._errors == 1 and self._on_error is not None:
-                    self._on_error(exc)
-                backoff = min(5.0, 0.1 * 2 ** min(self._errors, 6)) * (0.5 + random.random())
+                backoff = self._failed(exc)
                 continue
             if target is not None and self.acked_seq >= target:
                 self._done.set()
                 return
+
+    def _failed(self, exc: BaseException) -> float:
+        """Note a failure (the first of a streak is reported); the seconds to back off."""
+        self._errors += 1
+        self.last_error = exc
+        if self._errors == 1 and self._on_error is not None:
+            self._on_error(exc)
+        return min(5.0, 0.1 * 2 ** min(self._errors, 6)) * (0.5 + random.random())
 
     def finish(self, target_seq: int, timeout: float) -> bool:
         """Wait until everything up to ``target_seq`` is stored, at most ``timeout`` seconds."""
@@ -235,8 +269,10 @@ class Sender:
         if self._file.closed:
             return
         self._file.close()
+        if self._sink is None:
+            return
         try:
-            self.sink.close()
+            self._sink.close()
         except Exception as exc:  # closing must not break finish()
             print(f"labbook: closing the sink failed: {exc}", file=sys.__stderr__)
 

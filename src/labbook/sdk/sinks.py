@@ -8,15 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from labbook import records
-from labbook.blobs import BlobStore, open_blobstore
-from labbook.settings import Settings
-from labbook.store import RunRef, Store
+from labbook.store import RunRef
+
+if TYPE_CHECKING:  # SQLAlchemy loads on the sender thread, when the sink is opened
+    from labbook.blobs import BlobStore
+    from labbook.settings import Settings
+    from labbook.store import Store
 
 
 class Sink(Protocol):
+    files_dir: Path
+    """Where the run's files are (a ``file`` record's path is relative to it)."""
+
     def last_seq(self) -> int:
         """Highest seq the destination already holds for this run (0 for a new run)."""
         ...
@@ -39,6 +45,9 @@ class LocalSink:
 
     @classmethod
     def from_settings(cls, settings: Settings, ref: RunRef, files_dir: Path) -> LocalSink:
+        from labbook.blobs import open_blobstore
+        from labbook.store import Store
+
         store = Store.open(settings.resolved_db_url(), crash_after=settings.crash_after)
         return cls(store, open_blobstore(settings.resolved_blobs_uri(), settings), ref, files_dir)
 
