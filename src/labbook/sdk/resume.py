@@ -37,8 +37,10 @@ class OldJournals:
 
 
 def old_run_dirs(parent: Path, ref: RunRef) -> list[RunDir]:
-    """Run folders under ``parent/labbook`` whose journal is of run ``ref`` (same project and id;
-    an entity in the header must match too), oldest first."""
+    """Run folders under ``parent/labbook`` whose journal is of run ``ref``, oldest first: same
+    project and id (and entity, where the header names one). A folder named for the run whose
+    header cannot be read is included: its records may be the run's, and only a sync that is
+    told the run's identity can store them."""
     root = parent / "labbook"
     if not root.is_dir():
         return []
@@ -50,9 +52,11 @@ def old_run_dirs(parent: Path, ref: RunRef) -> list[RunDir]:
         if path.is_symlink() or not (path / JOURNAL_NAME).is_file():
             continue
         head = _header(path / JOURNAL_NAME)
-        if head is None or head.get("id") != ref.id or head.get("project") != ref.project:
-            continue
-        if head.get("entity") not in (None, ref.entity):
+        if head is not None and (
+            head.get("id") != ref.id
+            or head.get("project") != ref.project
+            or head.get("entity") not in (None, ref.entity)
+        ):
             continue
         found.append(RunDir(path.resolve()))
     return sorted(found, key=lambda d: d.path.stat().st_mtime)

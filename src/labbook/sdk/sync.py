@@ -20,7 +20,7 @@ from labbook.errors import JournalError
 from labbook.sdk.journal import JOURNAL_NAME, RunDir, release_lock, valid_length
 from labbook.sdk.sender import Sender
 from labbook.sdk.sinks import LocalSink, Sink
-from labbook.settings import Settings
+from labbook.settings import Settings, local_entity
 from labbook.store import RunRef
 
 
@@ -59,8 +59,14 @@ LOCAL_SYNC_BATCH_BYTES = 8_000_000
 """Journal payload per transaction when ``labbook sync`` writes to the local store."""
 
 
-def run_header(run_dir: RunDir) -> tuple[RunRef, str | None, int]:
+def run_header(
+    run_dir: RunDir, entity_of: Callable[[], str] | None = None
+) -> tuple[RunRef, str | None, int]:
     """The run's identity, the state its exit record gives (None: no exit yet), its last seq.
+
+    A header whose entity is null was written while nobody could say whose API key the run used
+    (the server was down at ``init``); ``entity_of`` says it now (the key's owner, asked of the
+    server), never the machine's user name.
 
     Only the first frame (the run header) and the last one (the exit record, when the run ended)
     are decoded: a journal of a long run holds millions of frames.
@@ -81,7 +87,15 @@ def run_header(run_dir: RunDir) -> tuple[RunRef, str | None, int]:
     head = records.decode_batch(first)[0] if first is not None else {}
     if head.get("t") != records.RUN:
         raise JournalError(f"{run_dir.journal} holds no run header record; nothing to sync")
-    ref = RunRef(head["entity"], head["project"], head["id"])
+    entity = head.get("entity")
+    if entity is None:
+        if entity_of is None:
+            raise JournalError(
+                f"{run_dir.journal}: the run's entity is not known yet; sync it to the server "
+                "whose API key it used"
+            )
+        entity = entity_of()
+    ref = RunRef(entity, head["project"], head["id"])
     tail = records.decode_batch(last_payload)[-1]
     last = tail["seq"]
     exited = str(tail.get("state", "finished")) if tail.get("t") == records.EXIT else None
@@ -99,6 +113,18 @@ def _append_crash(run_dir: RunDir) -> int:
         f.flush()
         os.fsync(f.fileno())
     return last + 1
+
+
+def entity_for(settings: Settings) -> str:
+    """The entity of a run whose journal does not name one: the API key's owner on the
+    configured server (asked now), or the local user for the local store."""
+    remote = server_settings(settings)
+    if remote.base_url is None:
+        return local_entity()
+    from labbook.client import Client
+
+    with Client.from_settings(remote) as client:
+        return str(client.viewer()["name"])
 
 
 def sink_for(settings: Settings, ref: RunRef, files_dir: Path) -> Sink:
@@ -121,7 +147,7 @@ def sync_run(
     sink: Sink | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SyncResult:
-    ref, exited, _ = run_header(run_dir)
+    ref, exited, _ = run_header(run_dir, lambda: entity_for(settings))
     lock = run_dir.try_lock()
     try:
         if lock is not None and not exited:
