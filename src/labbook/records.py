@@ -27,9 +27,10 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import operator
 import struct
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
 import msgspec
@@ -88,6 +89,33 @@ class HistoryRow(msgspec.Struct, gc=False):
 
 
 _ROW_FIELDS = frozenset(HistoryRow.__struct_fields__)
+
+row_seq = operator.attrgetter("seq")
+row_step = operator.attrgetter("step")
+row_ts = operator.attrgetter("ts")
+row_values = operator.attrgetter("d")
+"""Field getters for ``map`` over a list of rows: C calls, where ``row["seq"]`` would run
+``HistoryRow.__getitem__`` in Python for each row (a quarter of a microsecond, times millions)."""
+
+
+def seqs_of(batch: Sequence[AnyRecord]) -> list[Any]:
+    """Every record's ``seq``, in order (rows read by attribute, dicts by key)."""
+    types = set(map(type, batch))
+    if types == {HistoryRow}:
+        return list(map(row_seq, batch))
+    if HistoryRow not in types:
+        return [r["seq"] for r in batch]
+    return [r.seq if type(r) is HistoryRow else r["seq"] for r in batch]
+
+
+def kinds_of(batch: Sequence[AnyRecord]) -> set[Any]:
+    """The record kinds (``"t"``) present in ``batch``."""
+    types = set(map(type, batch))
+    if types == {HistoryRow}:
+        return {HISTORY}
+    kinds = {r.get("t") for r in batch if type(r) is not HistoryRow}
+    return kinds | {HISTORY} if HistoryRow in types else kinds
+
 
 AnyRecord = Record | HistoryRow
 """What travels from ``Run`` through the journal writer and the sender to a sink."""

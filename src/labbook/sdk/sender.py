@@ -24,7 +24,12 @@ if TYPE_CHECKING:
 
 HOT_LIMIT = 200_000
 """At most this many records are held as objects for the sink; beyond, the file is read back."""
-HOT_BATCH = 10_000
+HOT_BATCH = 100_000
+"""At most this many handed-over records per store transaction: a transaction's fixed cost (the
+run row, metric keys, block inserts) is a few ms, so a sender that fell behind catches up in
+bigger steps."""
+READ_AHEAD = 8 * 1024 * 1024
+"""Bytes of journal read at a time when the sender reads the file back."""
 
 
 class Sender:
@@ -141,11 +146,15 @@ class Sender:
         return sent + self.send_available()
 
     # ----- one pass ---------------------------------------------------------------------------
-    def _read_new(self) -> None:
+    def _read_new(self) -> bool:
+        """Buffer the next part of the journal (at most :data:`READ_AHEAD` bytes); False at its
+        end. Bounded: a sender far behind (a server down for an hour) must not hold the whole
+        unsent journal in memory at once."""
         self._file.seek(self._buf_start + len(self._buf))
-        more = self._file.read()
+        more = self._file.read(max(READ_AHEAD, 2 * self.batch_bytes))
         if more:
             self._buf += more
+        return bool(more)
 
     def send_available(self, progress: Callable[[int], None] | None = None) -> int:
         """Send every complete record in the journal now; return how many were sent.
@@ -162,6 +171,8 @@ class Sender:
             with records.gc_paused():
                 batch, end, size = self._decode_batch(base)
                 if end == base:
+                    if self._read_new():  # a frame longer than what was buffered
+                        continue
                     return sent
                 if batch:
                     self.acked_seq = max(self.acked_seq, self.sink.send(batch))
@@ -175,7 +186,7 @@ class Sender:
             consumed = self._offset - self._buf_start
             self._buf = self._buf[consumed:]
             self._buf_start = self._offset
-            if size < self.batch_bytes:
+            if size < self.batch_bytes and not self._read_new():
                 return sent
 
     def _decode_batch(self, base: int) -> tuple[list[records.Record], int, int]:

@@ -130,7 +130,7 @@ class Collected:
         return out
 
 
-def collect_history(hrows: list[rk.Record]) -> Collected:
+def collect_history(hrows: list[rk.AnyRecord]) -> Collected:
     """Transpose history rows into per-key columns.
 
     Rows are grouped by their key tuple, so the transposition itself (``zip(*values)``) runs in C
@@ -138,12 +138,18 @@ def collect_history(hrows: list[rk.Record]) -> Collected:
     """
     n = len(hrows)
     try:
-        step_list = [r["step"] for r in hrows]
+        if set(map(type, hrows)) == {rk.HistoryRow}:  # what log() made: fields read in C
+            step_list = list(map(rk.row_step, hrows))
+            ts_list = list(map(rk.row_ts, hrows))
+            ds = list(map(rk.row_values, hrows))
+        else:
+            step_list = [r["step"] for r in hrows]
+            ts_list = [r["ts"] for r in hrows]
+            ds = [r["d"] for r in hrows]
         if not set(map(type, step_list)) <= {int}:
             step_list = [hist.check_step(s, "step") for s in step_list]
         steps = np.array(step_list, dtype=np.int64)
-        times = np.array([r["ts"] for r in hrows], dtype=np.float64)
-        ds = [r["d"] for r in hrows]
+        times = np.array(ts_list, dtype=np.float64)
     except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise ValidationError(f"bad history row: {e!r}") from e
     if not set(map(type, ds)) <= {dict}:

@@ -215,7 +215,7 @@ class Store(AccountsMixin, RunEditMixin):
         )
 
     # ---------------------------------------------------------------------------- write path
-    def ingest(self, ref: RunRef, records: Sequence[rk.Record]) -> int:
+    def ingest(self, ref: RunRef, records: Sequence[rk.AnyRecord]) -> int:
         """Apply a batch of journal records to a run in one transaction; see ``ingest.py``.
 
         Idempotent by seq: records at or below the stored last seq are skipped. Returns the stored
