@@ -206,3 +206,59 @@ def test_sender_reads_a_long_unsent_journal_back_in_bounded_parts(tmp_path: Path
     assert len(sender._buf) < READ_AHEAD
     keys = {k.key: k for k in sink.store.metric_keys(RunRef("e", "p", "longrun"))}
     assert keys["i"].count == n and keys["i"].last == n - 1
+
+
+def test_a_sink_that_opens_late_gets_every_record_once_objects_then_file_then_objects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store opens on the sender's thread while the script already logs. Records beyond the
+    object queue's bound are read back from the file, then the sender takes objects again; every
+    record is stored once, in order, and the tail arrives as the structs log() made."""
+    import threading
+
+    from labbook.sdk import sender as sender_mod
+    from labbook.sdk.sinks import LocalSink
+    from labbook.store import RunRef
+
+    monkeypatch.setattr(sender_mod, "HOT_LIMIT", 500)
+    ref = RunRef("e", "p", "late")
+    run_dir = RunDir.create(tmp_path, "late", offline=False, started=0.0)
+    opened = threading.Event()
+    seen_types: list[set[type]] = []
+
+    class Watching(LocalSink):
+        def send(self, batch: list[records.AnyRecord]) -> int:  # type: ignore[override]
+            seen_types.append(set(map(type, batch)))
+            return super().send(batch)
+
+    def open_sink() -> LocalSink:
+        opened.wait(30)
+        real = LocalSink.from_settings(Settings(dir=tmp_path / "data"), ref, run_dir.files)
+        return Watching(real.store, real.blobs, ref, run_dir.files)
+
+    wake: list[sender_mod.Sender] = []
+    writer = JournalWriter(
+        run_dir.journal, flush_interval=0.01, on_flush=lambda end, recs: wake[0].offer(end, recs)
+    )
+    sender = sender_mod.Sender(run_dir, None, open_sink=open_sink, min_interval=0.01)
+    wake.append(sender)
+    sender.start()
+    writer.put({"t": records.RUN, "id": "late", "project": "p", "entity": "e", "config": {}})
+    for i in range(3000):  # six times the bound while the store is not open
+        writer.put(records.HistoryRow(i, 0.0, 0.0, {"i": i}))
+        if i % 100 == 0:
+            time.sleep(0.005)
+    time.sleep(0.3)
+    opened.set()
+    time.sleep(0.5)
+    for i in range(3000, 3400):  # caught up: objects again
+        writer.put(records.HistoryRow(i, 0.0, 0.0, {"i": i}))
+        time.sleep(0.001)
+    writer.close()
+    assert sender.finish(writer.last_seq, 30)
+    sender.close()
+    store = LocalSink.from_settings(Settings(dir=tmp_path / "data"), ref, run_dir.files).store
+    h = store.history(ref)["i"]
+    assert h.steps.tolist() == list(range(3400)) and h.values.tolist() == list(range(3400))
+    assert any(types == {records.HistoryRow} for types in seen_types[-3:])  # objects at the end
+    assert any(dict in types and len(types) == 1 for types in seen_types)  # the file in between

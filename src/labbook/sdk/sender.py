@@ -71,10 +71,11 @@ class Sender:
         self._closing = False
         self._on_error = on_error
         self.last_error: BaseException | None = None
-        # Records the writer just wrote, as objects: (journal offset after them, records).
-        self._hot: deque[tuple[int, list[records.AnyRecord]]] = deque()
+        # Records the writer just wrote, as objects: (their start and end offsets in the
+        # journal, the records). Contiguous: each entry starts where the one before it ends.
+        self._hot: deque[tuple[int, int, list[records.AnyRecord]]] = deque()
         self._hot_count = 0
-        self._hot_gen = 0
+        self._offered_end = self._offset
         self._hot_lock = threading.Lock()
 
     @property
@@ -90,45 +91,45 @@ class Sender:
 
     # ----- records handed over by the writer ---------------------------------------------------
     def offer(self, end_offset: int, recs: list[records.AnyRecord]) -> None:
-        """The writer thread hands over ``recs``, which end at ``end_offset`` in the journal."""
+        """The writer thread hands over ``recs``, which end at ``end_offset`` in the journal.
+
+        The queue holds a contiguous stretch of the journal (a hot batch is stored right after
+        what was acked: a gap inside it would make the records in the gap look like ones the
+        store already holds). When it is full (the sink is behind: a server down, a store still
+        opening), offers are refused until the sender has emptied it; the refused records are read
+        back from the file, up to where the queue starts again.
+        """
         with self._hot_lock:
-            if self._hot_count + len(recs) > HOT_LIMIT:
-                # The sink is behind (server down?): stop holding objects, read the file later.
-                self._hot.clear()
-                self._hot_count = 0
-                self._hot_gen += 1
-            else:
-                self._hot.append((end_offset, recs))
+            start, self._offered_end = self._offered_end, end_offset
+            follows = not self._hot or self._hot[-1][1] == start
+            if follows and self._hot_count + len(recs) <= HOT_LIMIT:
+                self._hot.append((start, end_offset, recs))
                 self._hot_count += len(recs)
         self._wake.set()
 
     def _send_hot(self) -> int:
-        """Send the writer's records that directly follow ``acked_seq``; -1 when there are none."""
+        """Send the writer's records that directly follow what was acked; -1 when the queue does
+        not start there (empty, or only the file holds what comes first)."""
         with self._hot_lock:
             # Entries the file path already covered are done.
-            while self._hot and self._hot[0][0] <= self._offset:
-                self._hot_count -= len(self._hot.popleft()[1])
+            while self._hot and self._hot[0][1] <= self._offset:
+                self._hot_count -= len(self._hot.popleft()[2])
+            if not self._hot or self._hot[0][0] > self._offset:
+                return -1
             batch: list[records.AnyRecord] = []
             end = -1
             taken = 0
-            gen = self._hot_gen
-            for end_offset, recs in self._hot:
-                fresh = _after(recs, self.acked_seq) if batch == [] else recs
-                if not batch and fresh and fresh[0]["seq"] != self.acked_seq + 1:
-                    break  # a gap: only the file has those records
-                batch.extend(fresh)
+            for _, end_offset, recs in self._hot:
+                batch.extend(_after(recs, self.acked_seq) if not batch else recs)
                 end = end_offset
                 taken += 1
                 if len(batch) >= HOT_BATCH:
                     break
-        if taken == 0:
-            return -1
         if batch:
             self.acked_seq = max(self.acked_seq, self.sink.send(batch))
-        with self._hot_lock:
-            if gen == self._hot_gen:  # else the writer dropped the whole queue meanwhile
-                for _ in range(taken):
-                    self._hot_count -= len(self._hot.popleft()[1])
+        with self._hot_lock:  # only this thread takes entries out
+            for _ in range(taken):
+                self._hot_count -= len(self._hot.popleft()[2])
         self._offset = end
         self._buf = b""
         self._buf_start = end
@@ -136,14 +137,21 @@ class Sender:
         return len(batch)
 
     def send_live(self) -> int:
-        """Send what the writer handed over, then anything only the file holds."""
+        """Send what the writer handed over, reading from the file only what it does not hold:
+        what was written before the queue starts, or everything when the queue is empty."""
         sent = 0
-        while self._hot:
+        while True:
             n = self._send_hot()
-            if n < 0:
-                break
-            sent += n
-        return sent + self.send_available()
+            if n >= 0:
+                sent += n
+                continue
+            with self._hot_lock:
+                gap_end = self._hot[0][0] if self._hot else None
+            if gap_end is None:
+                return sent + self.send_available()
+            sent += self.send_available(stop=gap_end)
+            if self._offset < gap_end:  # the file does not hold it all yet (cannot happen)
+                return sent
 
     # ----- one pass ---------------------------------------------------------------------------
     def _read_new(self) -> bool:
@@ -156,20 +164,26 @@ class Sender:
             self._buf += more
         return bool(more)
 
-    def send_available(self, progress: Callable[[int], None] | None = None) -> int:
-        """Send every complete record in the journal now; return how many were sent.
+    def send_available(
+        self, progress: Callable[[int], None] | None = None, stop: int | None = None
+    ) -> int:
+        """Send every complete record in the journal now (up to offset ``stop``, a frame
+        boundary, when given); return how many were sent.
 
         Raises whatever the sink raises; the acked offset only moves after a successful send.
         """
         self._read_new()
         sent = 0
         while True:
+            if stop is not None and self._offset >= stop:
+                return sent
             base = self._offset - self._buf_start
             # A batch's records are alive together until stored: without the pause, their
             # allocations would trigger full collections that rescan them again and again
             # (a quarter of a sync's time went there).
             with records.gc_paused():
-                batch, end, size = self._decode_batch(base)
+                limit = None if stop is None else stop - self._buf_start
+                batch, end, size = self._decode_batch(base, limit)
                 if end == base:
                     if self._read_new():  # a frame longer than what was buffered
                         continue
@@ -189,13 +203,16 @@ class Sender:
             if size < self.batch_bytes and not self._read_new():
                 return sent
 
-    def _decode_batch(self, base: int) -> tuple[list[records.Record], int, int]:
-        """Records of the frames from buffer offset ``base`` not yet acked, up to about
-        ``batch_bytes`` of payload; with the buffer offset after them and their payload size."""
+    def _decode_batch(
+        self, base: int, limit: int | None = None
+    ) -> tuple[list[records.Record], int, int]:
+        """Records of the frames from buffer offset ``base`` (to ``limit``) not yet acked, up to
+        about ``batch_bytes`` of payload; with the buffer offset after them and their size."""
         batch: list[records.Record] = []
         size = 0
         end = base
-        for frame_end, _, payload in records.iter_frames(self._buf, base):
+        buf = self._buf if limit is None else memoryview(self._buf)[:limit]
+        for frame_end, _, payload in records.iter_frames(buf, base):
             end = frame_end
             fresh = _after(records.decode_batch(payload), self.acked_seq)
             if not fresh:
