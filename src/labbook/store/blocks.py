@@ -9,6 +9,7 @@ run ends. The pure block format and envelope math live in ``history.py``.
 from __future__ import annotations
 
 import math
+import operator
 from collections import namedtuple
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -131,11 +132,8 @@ class Collected:
 
 
 def collect_history(hrows: list[rk.AnyRecord]) -> Collected:
-    """Transpose history rows into per-key columns.
-
-    Rows are grouped by their key tuple, so the transposition itself (``zip(*values)``) runs in C
-    once per distinct key set instead of once per point; that is most of the ingest speed.
-    """
+    """Transpose history rows into per-key columns; every step of it runs in C per row (that is
+    most of the ingest speed, and what lets the sender keep up with a training loop)."""
     n = len(hrows)
     try:
         if set(map(type, hrows)) == {rk.HistoryRow}:  # what log() made: fields read in C
@@ -154,25 +152,45 @@ def collect_history(hrows: list[rk.AnyRecord]) -> Collected:
         raise ValidationError(f"bad history row: {e!r}") from e
     if not set(map(type, ds)) <= {dict}:
         raise ValidationError("history 'd' must be an object")
+    per_key: dict[str, list[tuple[list[int] | None, Sequence[Any]]]] = {}
+    keys0 = ds[0].keys() if ds else None
+    if keys0 is not None and all(map(keys0.__eq__, map(dict.keys, ds))):
+        # Every row logs the same keys (a training loop): read each key's column straight out
+        # of the dicts, in C, with no tuple per row.
+        keys = tuple(keys0)
+        if not keys:
+            pass  # rows without values: steps only
+        elif len(keys) == 1:
+            per_key[keys[0]] = [(None, list(map(operator.itemgetter(keys[0]), ds)))]
+        else:
+            cols = zip(*map(operator.itemgetter(*keys), ds), strict=True)
+            per_key = {k: [(None, col)] for k, col in zip(keys, cols, strict=True)}
+        return _collected(n, steps, times, per_key)
+    # Rows log different keys: group them by their key tuple, so the transposition itself
+    # (``zip(*values)``) runs in C once per distinct key set instead of once per point.
     key_tuples = list(map(tuple, ds))
     value_tuples = list(map(tuple, map(dict.values, ds)))
-    distinct = set(key_tuples)
-    groups: list[tuple[tuple[str, ...], list[int] | None, list[tuple[Any, ...]]]]
-    if len(distinct) == 1:
-        groups = [(key_tuples[0], None, value_tuples)]  # every row logs the same keys
-    else:
-        by_keys: dict[tuple[str, ...], list[int]] = {}
-        for i, kt in enumerate(key_tuples):
-            idx = by_keys.get(kt)
-            if idx is None:
-                by_keys[kt] = [i]
-            else:
-                idx.append(i)
-        groups = [(kt, idx, [value_tuples[i] for i in idx]) for kt, idx in by_keys.items()]
-    per_key: dict[str, list[tuple[list[int] | None, tuple[Any, ...]]]] = {}
+    by_keys: dict[tuple[str, ...], list[int]] = {}
+    for i, kt in enumerate(key_tuples):
+        idx = by_keys.get(kt)
+        if idx is None:
+            by_keys[kt] = [i]
+        else:
+            idx.append(i)
+    groups = [(kt, idx, [value_tuples[i] for i in idx]) for kt, idx in by_keys.items()]
     for ks, idx, vals in groups:
         for k, col in zip(ks, zip(*vals, strict=True), strict=True):
             per_key.setdefault(k, []).append((idx, col))
+    return _collected(n, steps, times, per_key)
+
+
+def _collected(
+    n: int,
+    steps: np.ndarray,
+    times: np.ndarray,
+    per_key: dict[str, list[tuple[list[int] | None, Sequence[Any]]]],
+) -> Collected:
+    """Each key's points as typed columns, in row order (``None`` rows: all ``n`` rows)."""
     out: dict[str, KeyBatch] = {}
     for k, parts in per_key.items():
         if not isinstance(k, str) or not 0 < len(k) <= MAX_KEY:
