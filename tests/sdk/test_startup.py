@@ -98,3 +98,30 @@ def test_captures_run_off_the_training_thread_and_are_stored(tmp_path: Path) -> 
     assert run.metadata["python"] == ".".join(map(str, sys.version_info[:3]))
     assert {"metadata.json", "requirements.txt", "output.log"} <= files
     assert result["all"].get("psutil") == "labbook-capture"  # type: ignore[union-attr]
+
+
+def test_a_store_that_cannot_open_is_said_once_and_loses_nothing(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The store opens on the sender's thread, so init cannot fail on it; the script is told as
+    soon as the sender fails, once, and the journal keeps everything for ``labbook sync``."""
+    from click.testing import CliRunner
+
+    from labbook.cli.main import cli
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the data folder's parent should be")
+    s = Settings(dir=blocker / "data", finish_timeout=1.0, capture_console=False)
+    run = labbook.init(project="p", settings=s)
+    for i in range(5):
+        run.log({"x": float(i)})
+    run.finish()
+    err = capfd.readouterr().err
+    assert err.count("cannot store records yet") == 1, err
+    assert f"labbook sync {run.journal_dir}" in err
+
+    good = tmp_path / "good"
+    out = CliRunner().invoke(cli, ["--dir", str(good), "sync", str(run.journal_dir)])
+    assert out.exit_code == 0, out.output
+    with labbook.Api(Settings(dir=good)) as api:
+        assert api.run(run.path).history(["x"])["x"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]

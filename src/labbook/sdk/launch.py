@@ -401,6 +401,7 @@ def _launch(
             sink,
             open_sink=open_sink if sink is None else None,
             batch_bytes=s.sender_batch_bytes,
+            on_error=_StoreTrouble(s, run_dir),
         )
         wake.append(sender)
         sender.start()
@@ -454,6 +455,30 @@ def _launch(
 def _say(s: Settings, line: str) -> None:
     if not s.silent:
         print(f"labbook: {line}", file=sys.__stderr__)
+
+
+class _StoreTrouble:
+    """Says once, as it happens, that records cannot be stored yet. The store opens on the
+    sender's thread, so a store that cannot be opened (a read-only folder, a database that
+    refuses) no longer fails ``init``; without this the script would only learn at ``finish``.
+    An unreachable server is not news: ``init`` said so, or it comes and goes mid-run."""
+
+    def __init__(self, s: Settings, run_dir: RunDir) -> None:
+        self.settings = s
+        self.run_dir = run_dir
+        self.said = False
+
+    def __call__(self, exc: BaseException) -> None:
+        from labbook.errors import SinkError
+
+        if self.said or (isinstance(exc, SinkError) and exc.code == "server_unavailable"):
+            return
+        self.said = True
+        _say(
+            self.settings,
+            f"cannot store records yet ({exc}); they are safe in the journal and retried "
+            f"(or upload them with `labbook sync {self.run_dir.path}`)",
+        )
 
 
 class _Heartbeat:
