@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     """Data directory of the local store (database and blobs)."""
     db_url: str | None = None
     """SQLAlchemy URL of the store; defaults to SQLite inside ``dir``."""
+    db_schema: str = "labbook"
+    """PostgreSQL schema of every labbook table (created when missing), so an application can
+    share the database; SQLite ignores it. Tables an older labbook made in ``public`` are moved
+    in on the first start."""
     blobs_uri: str | None = None
     """Blob store URI; defaults to ``file://<dir>/blobs``. ``s3://bucket/prefix`` for S3."""
     s3_endpoint_url: str | None = None

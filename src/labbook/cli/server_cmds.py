@@ -36,7 +36,7 @@ def _store(ctx: click.Context, db: str | None) -> Store:
     from labbook.store import Store
 
     s = _settings(ctx, db)
-    return Store.open(s.resolved_db_url(), crash_after=s.crash_after)
+    return Store.from_settings(s)
 
 
 def _run(fn: Any) -> Any:
@@ -85,6 +85,7 @@ def server_cmd(
     env = {
         "LABBOOK_DIR": str(settings.expanded_dir()),
         "LABBOOK_DB_URL": settings.resolved_db_url(),
+        "LABBOOK_DB_SCHEMA": settings.db_schema,
         "LABBOOK_BLOBS_URI": settings.resolved_blobs_uri(),
         "LABBOOK_HOST": settings.host,
         "LABBOOK_AUTH": "true" if settings.auth_enabled() else "false",

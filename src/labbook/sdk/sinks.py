@@ -39,7 +39,7 @@ class LocalSink:
 
     @classmethod
     def from_settings(cls, settings: Settings, ref: RunRef, files_dir: Path) -> LocalSink:
-        store = Store.open(settings.resolved_db_url(), crash_after=settings.crash_after)
+        store = Store.from_settings(settings)
         return cls(store, open_blobstore(settings.resolved_blobs_uri(), settings), ref, files_dir)
 
     def last_seq(self) -> int:

@@ -113,7 +113,7 @@ def _install_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings) -> FastAPI:
     """The labbook server for ``settings``: the one place that wires store, blobs and routes."""
     check_bind(settings)
-    store = Store.open(settings.resolved_db_url(), crash_after=settings.crash_after)
+    store = Store.from_settings(settings)
     try:
         blobs = open_blobstore(settings.resolved_blobs_uri())
         auth = settings.auth_enabled()
