@@ -82,7 +82,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     auth: bool | None = None
-    """Require credentials; default on unless the server binds a loopback address."""
+    """Require credentials. Unset: on for a non-loopback bind, and on loopback as soon as the
+    database holds a user with a password or an API key (``labbook.server.auth.AuthMode``);
+    ``false`` is refused on a non-loopback address."""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Origins allowed by CORS (comma-separated in the environment); empty = CORS off."""
     max_body_bytes: int = 16 * 1024 * 1024
@@ -99,11 +101,6 @@ class Settings(BaseSettings):
         if isinstance(v, str):
             return [o.strip() for o in v.split(",") if o.strip()]
         return v
-
-    def auth_enabled(self) -> bool:
-        if self.auth is not None:
-            return self.auth
-        return not is_loopback(self.host)
 
     def resolved_db_url(self) -> str:
         if self.db_url:
