@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import sqlalchemy as sa
 
-from labbook.store import Store
+if TYPE_CHECKING:
+    from labbook.store import Store
 
 PG_ENV = "LABBOOK_TEST_POSTGRES_URL"
 
@@ -33,10 +33,14 @@ class Database:
 
     def open(self, **kwargs: Any) -> Store:
         """``Store.open`` on this database (migrated, in its schema)."""
+        from labbook.store import Store
+
         return Store.open(self.url, schema=self.schema, **kwargs)
 
     def bare(self, **kwargs: Any) -> Store:
         """A Store on this database that creates nothing yet (engine only)."""
+        from labbook.store import Store
+
         return Store(self.url, schema=self.schema, **kwargs)
 
     @property
@@ -59,6 +63,8 @@ def postgres_url() -> str:
 
 
 def drop_schema(url: str, schema: str) -> None:
+    import sqlalchemy as sa
+
     admin = sa.create_engine(url, poolclass=sa.NullPool)
     try:
         with admin.begin() as conn:
@@ -85,6 +91,8 @@ def database(backend: str, directory: Path, name: str = "store") -> Iterator[Dat
 def postgres_database() -> Iterator[str]:
     """A whole PostgreSQL database of its own (its ``public`` schema included), for tests of
     what labbook does beside other schemas; dropped afterwards."""
+    import sqlalchemy as sa
+
     base = sa.make_url(postgres_url())
     name = "lbdb_" + uuid.uuid4().hex[:12]
     admin = sa.create_engine(base, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
