@@ -127,6 +127,10 @@ class Settings:
     """Data directory of the local store (database and blobs)."""
     db_url: str | None = _f(_opt_str)
     """SQLAlchemy URL of the store; defaults to SQLite inside ``dir``."""
+    db_schema: str = _f(_str, "labbook")
+    """PostgreSQL schema of every labbook table (created when missing), so an application can
+    share the database; SQLite ignores it. Tables an older labbook made in ``public`` are moved
+    in on the first start."""
     blobs_uri: str | None = _f(_opt_str)
     """Blob store URI; defaults to ``file://<dir>/blobs``. ``s3://bucket/prefix`` for S3."""
     s3_endpoint_url: str | None = _f(_opt_str)
@@ -177,7 +181,9 @@ class Settings:
     host: str = _f(_str, "127.0.0.1")
     port: int = _f(_int, 8080)
     auth: bool | None = _f(_opt_bool)
-    """Require credentials; default on unless the server binds a loopback address."""
+    """Require credentials. Unset: on for a non-loopback bind, and on loopback as soon as the
+    database holds a user with a password or an API key (``labbook.server.auth.AuthMode``);
+    ``false`` is refused on a non-loopback address."""
     cors_origins: list[str] = _f(_str_list, factory=list)
     """Origins allowed by CORS (comma-separated in the environment); empty = CORS off."""
     max_body_bytes: int = _f(_int, 16 * 1024 * 1024)
@@ -207,11 +213,6 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (the rest, environment included, as they are here)."""
         return dataclasses.replace(self, **changes)
-
-    def auth_enabled(self) -> bool:
-        if self.auth is not None:
-            return self.auth
-        return not is_loopback(self.host)
 
     def resolved_db_url(self) -> str:
         if self.db_url:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from databases import Database
 from labbook.errors import ProjectNotFound, RunNotFound, ValidationError
 from labbook.store import RunRef, Store
 
@@ -239,10 +240,10 @@ def test_exit_states(store: Store, journal: Any, new_journal: Any) -> None:
 
 
 def test_stale_heartbeat_reads_crashed(
-    store_url: str, ref: RunRef, journal: Any, new_journal: Any
+    store_db: Database, ref: RunRef, journal: Any, new_journal: Any
 ) -> None:
-    patient = Store.open(store_url, crash_after=3600)
-    hasty = Store.open(store_url, crash_after=0.2)
+    patient = store_db.open(crash_after=3600)
+    hasty = store_db.open(crash_after=0.2)
     try:
         patient.ingest(ref, [journal.run()])
         done = RunRef("alice", "digits", "done")

@@ -43,9 +43,7 @@ class Api:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store.open(
-                self.settings.resolved_db_url(), crash_after=self.settings.crash_after
-            )
+            self._store = Store.from_settings(self.settings)
         return self._store
 
     @property

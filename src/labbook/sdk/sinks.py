@@ -48,7 +48,7 @@ class LocalSink:
         from labbook.blobs import open_blobstore
         from labbook.store import Store
 
-        store = Store.open(settings.resolved_db_url(), crash_after=settings.crash_after)
+        store = Store.from_settings(settings)
         return cls(store, open_blobstore(settings.resolved_blobs_uri(), settings), ref, files_dir)
 
     def last_seq(self) -> int:

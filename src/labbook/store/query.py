@@ -4,7 +4,8 @@ Field vocabulary: run columns (``id``, ``name``/``display_name``, ``state``, ``g
 ``job_type``, ``notes``, ``created_at``, ``started_at``, ``finished_at``, ``heartbeat_at``,
 ``exit_code``, ``last_seq``), ``tags``, ``config.<path>``, ``summary.<path>`` (alias
 ``summary_metrics.<path>``) and ``metrics.<key>.<stat>`` with stat in
-last/min/max/count/last_step.
+last/min/max/count/last_step. A ``config.``/``summary.`` path has at most ``MAX_FIELD_DEPTH``
+segments (see there).
 
 JSON values are compared by the type of the filter value: a number is compared with the numeric
 values only (cast, so ``10 > 9`` on both databases), a string with the strings, a bool with the
@@ -62,6 +63,15 @@ _TIME_COLUMNS = {
 }
 _INT_COLUMNS = {"exit_code": "exit_code", "last_seq": "last_seq"}
 _JSON_ROOTS = {"config": "config", "summary": "summary", "summary_metrics": "summary"}
+MAX_FIELD_DEPTH = 32
+"""Most segments in a ``config.``/``summary.`` field path (``config.a.b.c`` has 3).
+
+PostgreSQL passes each segment as one argument of ``jsonb_extract_path`` (plus the column and
+the ``$float`` tag of a non-finite number), and a function takes at most 100 arguments: a deeper
+path was a 500 there while SQLite took it. One limit on both databases, far above any real
+config (nested dicts a handful of levels deep) and far below PostgreSQL's, keeps every query
+portable and its SQL small."""
+_SHOW_FIELD = 80
 
 Expr = ColumnElement[Any]
 
@@ -78,6 +88,15 @@ def computed_state(cutoff: dt.datetime) -> Expr:
         ),
         else_=runs.c.state,
     )
+
+
+def _shown(name: str) -> str:
+    """``name`` quoted for an error message, its middle cut when long (a hostile field can be
+    megabytes)."""
+    if len(name) <= _SHOW_FIELD:
+        return repr(name)
+    half = _SHOW_FIELD // 2
+    return repr(name[:half] + "..." + name[-half:])
 
 
 def _is_number(v: Any) -> bool:
@@ -186,8 +205,13 @@ class QueryBuilder:
         root, _, rest = name.partition(".")
         if root in _JSON_ROOTS and rest:
             path = rest.split(".")
+            if len(path) > MAX_FIELD_DEPTH:
+                raise ValidationError(
+                    f"field {_shown(name)} is {len(path)} levels deep, deeper than the "
+                    f"{MAX_FIELD_DEPTH} a {root}.<path> filter or order takes"
+                )
             if any(not p for p in path):
-                raise ValidationError(f"invalid field {name!r}: empty path element")
+                raise ValidationError(f"invalid field {_shown(name)}: empty path element")
             return _Field(
                 name, "json", json=_JsonPath(self.dialect, runs.c[_JSON_ROOTS[root]], path)
             )

@@ -11,7 +11,7 @@ import datetime as dt
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import Connection, Select, func, select
@@ -24,7 +24,15 @@ from labbook.store import blocks as blk
 from labbook.store import history as hist
 from labbook.store import ingest as ing
 from labbook.store.accounts import AccountsMixin
-from labbook.store.engine import WRITE_OPTION, make_engine, normalize_url, sqlite_file, upgrade
+from labbook.store.engine import (
+    DEFAULT_SCHEMA,
+    WRITE_OPTION,
+    engine_schema,
+    make_engine,
+    normalize_url,
+    sqlite_file,
+    upgrade,
+)
 from labbook.store.models import (
     Envelope,
     FileInfo,
@@ -37,6 +45,9 @@ from labbook.store.models import (
 from labbook.store.query import QueryBuilder
 from labbook.store.runedit import LAST_RUN_AT, RunEditMixin, project_info, project_infos
 from labbook.store.schema import files, history_blocks, history_values, metric_keys, projects, runs
+
+if TYPE_CHECKING:
+    from labbook.settings import Settings
 
 _RUN_COLUMNS = (
     runs.c.run_id,
@@ -122,26 +133,40 @@ class Store(AccountsMixin, RunEditMixin):
     REST API in ``runedit.py``; both are mixed in here, so there is still one Store.
     """
 
-    def __init__(self, url: str | URL, *, crash_after: float = 300.0) -> None:
+    def __init__(
+        self, url: str | URL, *, crash_after: float = 300.0, schema: str = DEFAULT_SCHEMA
+    ) -> None:
         self.url = normalize_url(url)
         self.crash_after = float(crash_after)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, schema=schema)
         self.dialect = self.engine.dialect.name
+        self.schema = engine_schema(self.engine)
+        """The PostgreSQL schema holding the tables; None on SQLite."""
 
     @classmethod
-    def open(cls, url: str | URL, *, crash_after: float = 300.0) -> Store:
-        """A Store whose database exists and is migrated to the newest schema."""
+    def open(
+        cls, url: str | URL, *, crash_after: float = 300.0, schema: str = DEFAULT_SCHEMA
+    ) -> Store:
+        """A Store whose database exists and is migrated to the newest schema (on PostgreSQL:
+        in ``schema``, created when missing)."""
         u = normalize_url(url)
         path = sqlite_file(u)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        store = cls(u, crash_after=crash_after)
+        store = cls(u, crash_after=crash_after, schema=schema)
         try:
             upgrade(store.engine)
         except BaseException:
             store.close()
             raise
         return store
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """``open`` with the database, schema and crash timeout of ``settings``."""
+        return cls.open(
+            settings.resolved_db_url(), crash_after=settings.crash_after, schema=settings.db_schema
+        )
 
     def close(self) -> None:
         self.engine.dispose()
