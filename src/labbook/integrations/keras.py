@@ -288,17 +288,15 @@ class Callback(keras.callbacks.Callback):
 
     def _declare(self, keys: Sequence[str], x_axis: str) -> None:
         """``define_metric`` for the keys first seen here: ``x_axis`` is their step metric."""
-        new = [k for k in keys if k not in self._declared]
-        if not new:
-            return
-        self._declared.update(new)
-        for key in new:
-            if _defined(self._run, key):
+        for key in keys:
+            if key in self._declared:
                 continue
-            if key == x_axis:
-                self._run.define_metric(key)
-            else:
-                self._run.define_metric(key, step_metric=x_axis)
+            if not _defined(self._run, key):
+                if key == x_axis:
+                    self._run.define_metric(key)
+                else:
+                    self._run.define_metric(key, step_metric=x_axis)
+            self._declared.add(key)  # after: a failed definition is tried again next time
 
     def _weight_name(self, variable: Any) -> str:
         """``conv2d.kernel`` for ``sequential/conv2d/kernel``: unique, without the model's name."""
