@@ -27,7 +27,7 @@ def _write_in_flushes(path: Path, flushes: int, per_flush: int) -> None:
     w.close()
 
 
-def test_reader_stops_cleanly_at_a_torn_tail(tmp_path: Path) -> None:
+def test_reader_skips_a_torn_tail_and_notes_it_only_when_final(tmp_path: Path) -> None:
     path = tmp_path / "run.lbj"
     _write_in_flushes(path, flushes=5, per_flush=10)
     full = path.read_bytes()
@@ -37,15 +37,96 @@ def test_reader_stops_cleanly_at_a_torn_tail(tmp_path: Path) -> None:
     assert len(frames) == 5  # one frame per flush
     for cut in (1, 5, 17, 30):
         path.write_bytes(full[:-cut])
-        # The torn last frame (one flush) is gone; every earlier record reads back intact.
-        got = [rec["d"]["x"] for _, _, rec in read_records(path)]
+        # The torn last frame (one flush) is unread; every earlier record reads back intact.
+        skipped: list[records.Skipped] = []
+        got = [rec["d"]["x"] for _, _, rec in read_records(path, skipped=skipped)]
         assert got == [float(i) for i in range(40)]
-        assert valid_length(path) == (frames[3][0], 40)
-    # A flipped byte inside a frame ends the readable journal at that frame.
-    corrupt = bytearray(full)
-    corrupt[frames[1][0] + 20] ^= 0xFF
-    path.write_bytes(bytes(corrupt))
-    assert [seq for _, seq, _ in read_records(path)] == list(range(1, 21))
+        assert skipped == []  # while a writer may still be appending, that is not damage
+        got = [rec["d"]["x"] for _, _, rec in read_records(path, final=True, skipped=skipped)]
+        assert got == [float(i) for i in range(40)]
+        end = frames[3][0]
+        assert skipped == [records.Skipped(end, len(full) - cut - end, 40, None)]
+        assert skipped[0].torn_tail and "torn tail after seq 40" in skipped[0].describe()
+        assert valid_length(path) == (end, 40)
+        assert path.read_bytes() == full[:-cut]  # read, never cut
+
+
+def _flushed_journal(tmp_path: Path, start_seq: int = 0) -> tuple[Path, bytes, list[int]]:
+    """A journal of 5 frames of 10 records; the frames' end offsets."""
+    path = tmp_path / "run.lbj"
+    w = JournalWriter(path, flush_interval=0.02, start_seq=start_seq)
+    n = 0
+    for _ in range(5):
+        for _ in range(10):
+            w.put({"t": "h", "step": n, "ts": 0.0, "rt": 0.0, "d": {"x": float(n)}})
+            n += 1
+        deadline = time.monotonic() + 2
+        while w.written_seq < start_seq + n and time.monotonic() < deadline:
+            time.sleep(0.005)
+    w.close()
+    full = path.read_bytes()
+    ends = [end for end, _, _ in records.iter_frames(full, len(records.FILE_MAGIC))]
+    assert len(ends) == 5
+    return path, full, ends
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["flipped payload byte", "flipped crc", "huge length", "zeroed frame", "length past the end"],
+)
+def test_reader_resynchronises_past_a_damaged_frame(tmp_path: Path, damage: str) -> None:
+    """A damaged frame in the middle costs only its own records: the reader finds the next
+    frame whose length, CRC and seq check out and goes on, noting what it skipped."""
+    path, full, ends = _flushed_journal(tmp_path)
+    bad = bytearray(full)
+    start, stop = ends[1], ends[2]  # the third frame: seqs 21-30
+    if damage == "flipped payload byte":
+        bad[start + 30] ^= 0xFF
+    elif damage == "flipped crc":
+        bad[start + 4] ^= 0x01
+    elif damage == "huge length":
+        bad[start : start + 4] = (2**31).to_bytes(4, "little")
+    elif damage == "zeroed frame":
+        bad[start:stop] = bytes(stop - start)
+    else:  # a length that ends beyond the file: the reader must not wait for more bytes
+        bad[start : start + 4] = (len(full) * 2).to_bytes(4, "little")
+    path.write_bytes(bytes(bad))
+    final = damage == "length past the end"
+    skipped: list[records.Skipped] = []
+    seqs = [seq for _, seq, _ in read_records(path, final=final, skipped=skipped)]
+    assert seqs == list(range(1, 21)) + list(range(31, 51))
+    assert skipped == [records.Skipped(start, stop - start, 20, 31)]
+    assert "the 10 records between seq 20 and seq 31 are lost" in skipped[0].describe()
+    assert valid_length(path) == (len(full), 50)
+    assert path.read_bytes() == bytes(bad)
+
+
+def test_an_unfinished_frame_of_a_live_journal_is_waited_for_not_skipped(
+    tmp_path: Path,
+) -> None:
+    """The sender tails a journal being written: a frame whose bytes are still arriving (even
+    one whose complete header promises more bytes) is read once it is whole, never skipped."""
+    _, full, ends = _flushed_journal(tmp_path)
+    for cut in range(ends[2] + 1, ends[3], 7):
+        skipped: list[records.Skipped] = []
+        got = list(records.iter_frames(full[:cut], len(records.FILE_MAGIC), skipped=skipped))
+        assert [end for end, _, _ in got] == ends[:3] and skipped == []
+    got = list(records.iter_frames(full, len(records.FILE_MAGIC), skipped=skipped))
+    assert [end for end, _, _ in got] == ends and skipped == []
+
+
+def test_a_damaged_first_frame_of_a_resumed_journal_is_read_past(tmp_path: Path) -> None:
+    """A resumed run's journal starts at a high seq: with nothing read before the damage, any
+    seq above the reader's starting point is accepted."""
+    path, full, ends = _flushed_journal(tmp_path, start_seq=1000)
+    bad = bytearray(full)
+    bad[len(records.FILE_MAGIC) + 20] ^= 0x55
+    path.write_bytes(bytes(bad))
+    skipped: list[records.Skipped] = []
+    seqs = [seq for _, seq, _ in read_records(path, skipped=skipped)]
+    assert seqs == list(range(1011, 1051))
+    magic = len(records.FILE_MAGIC)
+    assert skipped == [records.Skipped(magic, ends[0] - magic, 0, 1011)]
 
 
 def test_an_unencodable_record_is_dropped_and_seqs_stay_contiguous(tmp_path: Path) -> None:

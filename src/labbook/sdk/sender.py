@@ -8,6 +8,7 @@ the training thread: the sender backs off and retries, and whatever is still uns
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import operator
 import random
 import sys
@@ -54,6 +55,10 @@ class Sender:
         self._closing = False
         self._on_error = on_error
         self.last_error: BaseException | None = None
+        self.final = False
+        """The journal's writer is gone: bytes at its end that hold no frame are a torn tail."""
+        self.skipped: list[records.Skipped] = []
+        """Damaged regions (and, when ``final``, a torn tail) read past, in file offsets."""
         # Records the writer just wrote, as objects: (journal offset after them, records).
         self._hot: deque[tuple[int, list[records.AnyRecord]]] = deque()
         self._hot_count = 0
@@ -161,7 +166,10 @@ class Sender:
         batch: list[records.Record] = []
         size = 0
         end = base
-        for frame_end, _, payload in records.iter_frames(self._buf, base):
+        skipped: list[records.Skipped] = []
+        for frame_end, _, payload in records.iter_frames(
+            self._buf, base, after_seq=self.acked_seq, final=self.final, skipped=skipped
+        ):
             end = frame_end
             fresh = _after(records.decode_batch(payload), self.acked_seq)
             if not fresh:
@@ -170,7 +178,13 @@ class Sender:
             size += len(payload)
             if size >= self.batch_bytes:
                 break
+        for sk in skipped:  # buffer offsets to file offsets
+            self._note_skip(dataclasses.replace(sk, offset=sk.offset + self._buf_start))
         return batch, end, size
+
+    def _note_skip(self, skip: records.Skipped) -> None:
+        if skip.offset not in {s.offset for s in self.skipped}:  # a torn tail is met each pass
+            self.skipped.append(skip)
 
     # ----- background thread ------------------------------------------------------------------
     def start(self) -> None:

@@ -6,12 +6,14 @@ stored changes nothing, which is what makes ``labbook sync`` safe to repeat.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 from labbook import records
 from labbook.blobs import BlobStore, open_blobstore
+from labbook.errors import StorageFull
 from labbook.settings import Settings
 from labbook.store import RunRef, Store
 
@@ -56,7 +58,12 @@ class LocalSink:
                 path = self.files_dir / rec["path"]
                 # The file may have been deleted since it was recorded; its hash still names it.
                 if path.is_file() and not self.blobs.exists(rec["sha256"]):
-                    rec["sha256"] = self.blobs.put_file(path, rec["sha256"])
+                    try:
+                        rec["sha256"] = self.blobs.put_file(path, rec["sha256"])
+                    except OSError as exc:
+                        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                            raise
+                        raise StorageFull(f"the blob store is full: {exc}") from exc
         return self.store.ingest(self.ref, batch)
 
     def close(self) -> None:
