@@ -60,8 +60,9 @@ class Settings(BaseSettings):
     """Seconds between journal flushes; a SIGKILL loses at most this much."""
     journal_buffer_bytes: int = 64 * 1024 * 1024
     """Bytes of records the journal writer holds in memory while the journal cannot be written
-    (a full disk): it retries and writes them all once there is room. Past this bound it drops
-    new history rows (counted, and reported by ``finish()`` and ``labbook sync``)."""
+    (a full disk): it retries and writes them all once there is room. Past this bound (give or
+    take the records of one flush) it drops new history rows, counted and reported by
+    ``finish()`` and ``labbook sync``."""
     finish_timeout: float = 60.0
     """Seconds ``finish()`` waits for the sender before printing the sync command."""
     heartbeat_interval: float = 15.0

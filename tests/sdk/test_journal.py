@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import gc
+import itertools
+import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import labbook
 from labbook import records
+from labbook.sdk import journal
 from labbook.sdk.journal import JournalWriter, read_records, valid_length
 
 
@@ -236,3 +241,134 @@ def test_sender_skips_what_the_sink_already_holds() -> None:
     assert [r["seq"] for r in _after(recs, 5)] == [6, 7, 8, 9]
     assert [r["seq"] for r in _after(recs, 7)] == [8, 9]
     assert _after(recs, 9) == [] and _after([], 3) == []
+
+
+class _FullDisk:
+    """The writer's write system call on a disk that is full until ``space`` is called: it
+    raises ENOSPC (after writing what fits, like the kernel: a short write first)."""
+
+    def __init__(self, room: int = 0) -> None:
+        self.room = room
+        self.full = True
+        self.real = journal._os_write
+
+    def __call__(self, fd: int, data: bytes | bytearray) -> int:
+        if not self.full:
+            return self.real(fd, data)
+        if self.room > 0:
+            n = self.real(fd, bytes(data[: self.room]))
+            self.room -= n
+            return n
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def space(self) -> None:
+        self.full = False
+
+
+def _rows(w: JournalWriter, first: int, n: int) -> None:
+    for i in range(first, first + n):
+        w.put(records.HistoryRow(i, 0.0, 0.0, {"x": float(i)}))
+
+
+def _wait(cond: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def test_a_full_disk_loses_no_row_within_the_bound_and_the_writer_catches_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    disk = _FullDisk(room=300)  # part of the first frame fits: a short write, then ENOSPC
+    monkeypatch.setattr(journal, "_os_write", disk)
+    path = tmp_path / "run.lbj"
+    w = JournalWriter(path, flush_interval=0.01, max_buffer_bytes=10_000_000)
+    _rows(w, 0, 5000)
+    _wait(lambda: w.last_seq == 5000)
+    assert w.written_seq == 0  # nothing whole reached the file yet
+    disk.space()
+    _rows(w, 5000, 100)
+    _wait(lambda: w.written_seq == 5100)
+    w.close()
+    report = w.report()
+    assert (report.written, report.dropped, report.unwritten) == (5100, 0, 0)
+    got = [rec["step"] for _, _, rec in read_records(path, final=True)]
+    assert got == list(range(5100))
+    err = capfd.readouterr().err
+    assert err.count("cannot write to the run directory") == 1  # warned once, not per retry
+    assert "No space left on device" in err and "is written again" in err
+
+
+def test_past_the_bound_rows_are_dropped_counted_and_leave_a_seq_gap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    disk = _FullDisk()
+    monkeypatch.setattr(journal, "_os_write", disk)
+    path = tmp_path / "run.lbj"
+    w = JournalWriter(path, flush_interval=0.01, max_buffer_bytes=20_000)
+    w.put({"t": "run", "id": "r", "project": "p", "entity": "e"})
+    _rows(w, 0, 200)  # ~5 kB: held
+    _wait(lambda: w.last_seq == 201)
+    _rows(w, 200, 2000)  # past the bound
+    _wait(lambda: w.last_seq == 2201)
+    w.put({"t": "config", "u": {"kept": True}})  # never dropped
+    _wait(lambda: w.last_seq == 2202)
+    disk.space()
+    _rows(w, 2200, 10)
+    w.close()
+    report = w.report()
+    assert report.dropped > 0 and report.unwritten == 0 and report.error
+    assert report.written + report.dropped == 2212
+    recs = [rec for _, _, rec in read_records(path, final=True)]
+    assert len(recs) == report.written
+    seqs = [r["seq"] for r in recs]
+    assert seqs == sorted(seqs) and seqs[-1] == 2212
+    gaps = [(a, b) for a, b in itertools.pairwise(seqs) if b != a + 1]
+    assert len(gaps) == 1 and gaps[0][1] - gaps[0][0] - 1 == report.dropped
+    assert {"kept": True} in [r.get("u") for r in recs]
+    assert [r["step"] for r in recs if r["t"] == "h"][-10:] == list(range(2200, 2210))
+    err = capfd.readouterr().err
+    assert err.count("new history rows are dropped") == 1
+    assert f"({report.dropped:,} were dropped before)" in err
+
+
+def test_records_still_unwritten_at_close_are_counted_not_claimed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = _FullDisk()
+    monkeypatch.setattr(journal, "_os_write", disk)
+    path = tmp_path / "run.lbj"
+    w = JournalWriter(path, flush_interval=0.01)
+    _rows(w, 0, 100)
+    w.close()
+    report = w.report()
+    assert (report.written, report.last_written_seq, report.unwritten) == (0, 0, 100)
+    assert "100 still unwritten" in report.describe()
+    assert list(read_records(path)) == []
+
+
+def test_a_media_file_that_does_not_fit_is_held_and_written_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = {"on": True}
+    real = Path.write_bytes
+
+    def write_bytes(self: Path, data: bytes) -> int:
+        if full["on"]:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    path = tmp_path / "run.lbj"
+    w = JournalWriter(path, flush_interval=0.01)
+    w.put({"t": "file", "path": "media/a.png", "sha256": "x", "size": 3, "_bytes": b"abc"})
+    _rows(w, 0, 3)
+    _wait(lambda: w.written_seq == 3)
+    assert not (tmp_path / "files" / "media" / "a.png").exists()
+    full["on"] = False
+    _wait(lambda: w.written_seq == 4)
+    w.close()
+    assert (tmp_path / "files" / "media" / "a.png").read_bytes() == b"abc"
+    recs = [rec for _, _, rec in read_records(path)]
+    assert [r["t"] for r in recs] == ["h", "h", "h", "file"] and "_bytes" not in recs[-1]
+    assert w.report().lost == 0

@@ -11,7 +11,7 @@ import click
 
 from labbook import __version__
 from labbook.cli import auth_cmds, server_cmds
-from labbook.errors import LabbookError
+from labbook.errors import JournalError, LabbookError
 
 if TYPE_CHECKING:
     from labbook.settings import Settings
@@ -141,6 +141,10 @@ def _sync_dirs(run_dirs: list[Any], settings: Settings, ident: dict[str, Any], c
 
             try:
                 result = sync_run(rd, settings, progress=advance, **ident)
+            except JournalError as exc:  # this journal only: go on with the others
+                click.echo(f"labbook: {exc.message}", err=True)
+                incomplete += 1
+                continue
             except SyncFailed as exc:
                 progress.stop()
                 left = len(run_dirs) - i - 1
@@ -173,7 +177,12 @@ def _clean_dry_run(run_dirs: list[Any], settings: Settings, ident: dict[str, Any
 
     incomplete = 0
     for rd in run_dirs:
-        result = check_run(rd, settings, **ident)
+        try:
+            result = check_run(rd, settings, **ident)
+        except JournalError as exc:
+            click.echo(f"would keep {rd.path}: {exc.message}")
+            incomplete += 1
+            continue
         verdict = clean_verdict(rd, result)
         problems = result.problems()
         if problems or rejected_files(rd):

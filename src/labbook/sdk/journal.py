@@ -28,10 +28,14 @@ from labbook.errors import JournalError
 JOURNAL_NAME = "run.lbj"
 FRAME_RECORDS = 4096
 """At most this many records per journal frame (a torn frame loses at most one flush anyway)."""
+_HELD_FRAME_RECORDS = 256
+"""Records per frame while writes fail, so the buffer bound is checked every few kB."""
 ACKED_NAME = "acked.json"
 LOCK_NAME = "run.lock"
 FILES_DIR = "files"
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_os_write = os.write
+"""The writer's one system call for journal bytes (tests put a full disk behind it)."""
 
 
 @dataclass(frozen=True)
@@ -102,9 +106,16 @@ class RunDir:
             return 0, len(records.FILE_MAGIC)
 
     def write_acked(self, seq: int, offset: int) -> None:
+        """Note how far the sink has stored. Only a hint to start the next replay further on
+        (the sink ignores seqs it holds), so a run dir that cannot be written (a full disk, a
+        read-only copy) costs a longer replay later, never a failure now."""
         tmp = self.acked.with_name(f".{ACKED_NAME}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(json.dumps({"seq": seq, "offset": offset}))
-        os.replace(tmp, self.acked)
+        try:
+            tmp.write_text(json.dumps({"seq": seq, "offset": offset}))
+            os.replace(tmp, self.acked)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def try_lock(self) -> int | None:
         """Take the run's exclusive lock; the fd while held, None when a live process holds it.
@@ -190,6 +201,19 @@ class WriterReport:
     @property
     def lost(self) -> int:
         return self.dropped + self.unwritten
+
+    def describe(self) -> str:
+        """What was lost, for ``finish()``: e.g. ``1,200 dropped while ...; 30 unwritten ...``."""
+        parts = []
+        if self.dropped:
+            parts.append(f"{self.dropped:,} dropped while the journal could not be written")
+        if self.unwritten:
+            parts.append(f"{self.unwritten:,} still unwritten when the run finished")
+        return "; ".join(parts)
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.3g} MiB"
 
 
 class JournalWriter:
@@ -291,26 +315,61 @@ class JournalWriter:
 
     def _drain(self, force: bool = False) -> None:
         queue = self._queue
-        retry = force or (self._failing is None or time.monotonic() >= self._retry_at)
-        if retry and self._deferred:
-            # Files that did not fit on the disk before: theirs records follow when they do.
+        if self._failing is not None:
+            if not force and time.monotonic() < self._retry_at:
+                self._hold(queue)
+                return
+            # Retry what is held before taking more: there may be room again.
+            if self._pending:
+                self._write_pending()
+        if self._deferred:
+            # Files that did not fit on the disk before: their records follow when they do.
             deferred, self._deferred, self._deferred_bytes = self._deferred, [], 0
             queue.extendleft(reversed(deferred))
+        if self._failing is not None:
+            self._hold(queue)
+            return
         if queue:
             popleft = queue.popleft
             # Only this thread takes from the queue, so at least len(queue) records are there.
             batch: list[records.AnyRecord] = [popleft() for _ in range(len(queue))]
-            if self._failing is not None and self._held() >= self.max_buffer_bytes:
-                batch = self._shed(batch)
             if dict in set(map(type, batch)):  # rows are HistoryRow: most batches skip this
-                batch = [
-                    rec
-                    for rec in batch
-                    if type(rec) is not dict or "_bytes" not in rec or self._write_file(rec)
-                ]
+                batch = self._with_files(batch)
             for i in range(0, len(batch), FRAME_RECORDS):
                 self._frame(batch[i : i + FRAME_RECORDS])
-        if self._pending and retry:
+        if self._pending:
+            self._write_pending()
+
+    def _with_files(self, batch: list[records.AnyRecord]) -> list[records.AnyRecord]:
+        """Write the files of ``file`` records; the records whose file is not written leave."""
+        return [
+            rec
+            for rec in batch
+            if type(rec) is not dict or "_bytes" not in rec or self._write_file(rec)
+        ]
+
+    def _hold(self, queue: deque[records.AnyRecord]) -> None:
+        """While writes fail: encode what is queued into the held bytes (compact, unlike the
+        objects), in small frames so that the bound is kept to within one of them; past the
+        bound, shed rows."""
+        popleft = queue.popleft
+        batch: list[records.AnyRecord] = [popleft() for _ in range(len(queue))]
+        retried = False
+        for i in range(0, len(batch), _HELD_FRAME_RECORDS):
+            chunk = batch[i : i + _HELD_FRAME_RECORDS]
+            if self._failing is not None and self._held() >= self.max_buffer_bytes:
+                if not retried:
+                    # Shedding loses rows: one more write first, whatever the retry delay
+                    # (space may have come back since the last attempt).
+                    retried = True
+                    self._write_pending()
+                if self._failing is not None:
+                    chunk = self._shed(chunk)
+            if dict in set(map(type, chunk)):
+                chunk = self._with_files(chunk)
+            if chunk:
+                self._frame(chunk)
+        if self._failing is None and self._pending:
             self._write_pending()
 
     def _held(self) -> int:
@@ -319,7 +378,7 @@ class JournalWriter:
     def _write_pending(self) -> None:
         while self._pending:
             try:
-                n = os.write(self._fd, self._pending)
+                n = _os_write(self._fd, self._pending)
             except OSError as exc:
                 self._write_failed(exc)
                 return
@@ -358,7 +417,7 @@ class JournalWriter:
             "write",
             f"labbook: cannot write to the run directory {self.path.parent} "
             f"({self._last_error}). Records are held in memory (up to "
-            f"{self.max_buffer_bytes / 2**20:g} MiB, the journal_buffer_bytes setting) and "
+            f"{_mib(self.max_buffer_bytes)}, the journal_buffer_bytes setting) and "
             "written as soon as there is room; free some space to keep every record.",
         )
 
@@ -374,7 +433,7 @@ class JournalWriter:
             self._dropped += dropped
             self._warn(
                 "shed",
-                f"labbook: {self.max_buffer_bytes / 2**20:g} MiB of records are waiting for "
+                f"labbook: {_mib(self.max_buffer_bytes)} of records are waiting for "
                 f"the journal {self.path} ({self._last_error}); new history rows are dropped "
                 "until it can be written. finish() reports how many.",
             )

@@ -456,10 +456,9 @@ class Run:
         journaled = self._writer.report()
         if journaled.lost:  # data loss is said even when silent
             print(
-                f"labbook: run {self.id}: {journaled.lost:,} records are lost, not in the journal "
-                f"{self._run_dir.journal} ({journaled.error}): {journaled.dropped:,} dropped "
-                f"while it could not be written, {journaled.unwritten:,} still unwritten at "
-                f"finish. {journaled.written:,} records are in it.",
+                f"labbook: run {self.id}: {journaled.lost:,} records are lost "
+                f"({journaled.error}): {journaled.describe()}. The journal "
+                f"{self._run_dir.journal} holds the other {journaled.written:,}.",
                 file=sys.__stderr__,
             )
         if self._sender is not None:
