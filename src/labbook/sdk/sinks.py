@@ -63,7 +63,7 @@ class LocalSink:
                     except OSError as exc:
                         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                             raise
-                        raise StorageFull(f"the blob store is full: {exc}") from exc
+                        raise StorageFull(f"no room for files: {exc.strerror}") from exc
         return self.store.ingest(self.ref, batch)
 
     def close(self) -> None:

@@ -248,8 +248,16 @@ def sink_for(settings: Settings, ref: RunRef, files_dir: Path) -> Sink:
 
 
 def _destination(settings: Settings) -> str:
-    remote = server_settings(settings)
-    return remote.base_url or settings.resolved_db_url()
+    return server_settings(settings).base_url or _store_location(settings)
+
+
+def _store_location(settings: Settings) -> str:
+    """The local store's database: its file for SQLite, its URL (no password) otherwise."""
+    from labbook.store.engine import normalize_url, sqlite_file
+
+    url = normalize_url(settings.resolved_db_url())
+    db_file = sqlite_file(url)
+    return str(db_file) if db_file else url.render_as_string(hide_password=True)
 
 
 def _crash_record(scan: JournalScan, run_dir: RunDir) -> records.Record:
@@ -357,17 +365,22 @@ def _replay(
 def _failure_message(
     run_dir: RunDir, settings: Settings, exc: BaseException, result: SyncResult
 ) -> str:
-    what = "is full" if isinstance(exc, StorageFull) else f"failed: {str(exc).strip() or repr(exc)}"
-    detail = f" ({str(exc).strip()})" if isinstance(exc, StorageFull) else ""
+    """One paragraph: what failed, that nothing is lost, what to run next."""
+    remote = server_settings(settings).base_url
+    reason = str(exc).strip() or repr(exc)
+    where = f"the server {remote}" if remote else f"the store {_store_location(settings)}"
+    what = f"{where} is full ({reason})" if isinstance(exc, StorageFull) else f"{where}: {reason}"
+    total = result.journal_last_seq
     stored = (
-        f"stored up to seq {result.last_seq}" if result.last_seq else "stored none of its records"
+        f"holds its records up to seq {result.last_seq} of {total}"
+        if result.last_seq
+        else f"holds none of its {total:,} records"
     )
-    dest = _destination(settings)
     return (
-        f"could not store run {result.ref}: the destination {dest} {what}{detail}. "
-        f"Nothing is lost: this sync {stored} (of {result.journal_last_seq}), the journal "
-        f"{run_dir.journal} keeps every record and is acknowledged only up to what was stored. "
-        f"Run `labbook sync {run_dir.path}` again once the destination has room or is back."
+        f"could not store run {result.ref}: {what}. Nothing is lost: the store "
+        f"{stored}, and the journal {run_dir.journal} keeps every record (it is marked "
+        f"acknowledged only up to what was stored). Run `labbook sync {run_dir.path}` again "
+        "once the destination has room or is back."
     )
 
 

@@ -97,9 +97,10 @@ _PG_DISK_FULL = "53100"
 
 
 @contextmanager
-def _room_checked(where: str) -> Iterator[None]:
-    """A database that ran out of room is :class:`StorageFull` (507), named, not a traceback:
-    the transaction rolled back, so nothing of it is stored and the caller may retry later."""
+def _room_checked() -> Iterator[None]:
+    """A database that ran out of room is :class:`StorageFull` (507), not a traceback: the
+    transaction rolled back, so nothing of it is stored and the caller may retry later. The
+    message is the database's own (no file names: a server's answer must not show its paths)."""
     try:
         yield
     except OperationalError as e:
@@ -108,7 +109,7 @@ def _room_checked(where: str) -> Iterator[None]:
             getattr(orig, "sqlite_errorcode", None) == _SQLITE_FULL
             or getattr(orig, "sqlstate", None) == _PG_DISK_FULL
         ):
-            raise StorageFull(f"the store {where} is full: {str(orig).strip()}") from e
+            raise StorageFull(str(orig).strip() or "the database is full") from e
         raise
 
 
@@ -154,8 +155,6 @@ class Store(AccountsMixin, RunEditMixin):
         self.crash_after = float(crash_after)
         self.engine = make_engine(self.url)
         self.dialect = self.engine.dialect.name
-        db_file = sqlite_file(self.url)
-        self._where = str(db_file) if db_file else self.url.render_as_string(hide_password=True)
 
     @classmethod
     def open(cls, url: str | URL, *, crash_after: float = 300.0) -> Store:
@@ -166,7 +165,7 @@ class Store(AccountsMixin, RunEditMixin):
             path.parent.mkdir(parents=True, exist_ok=True)
         store = cls(u, crash_after=crash_after)
         try:
-            with _room_checked(store._where):
+            with _room_checked():
                 upgrade(store.engine)
         except BaseException:
             store.close()
@@ -195,7 +194,7 @@ class Store(AccountsMixin, RunEditMixin):
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with _values_checked(), _room_checked(self._where), self.engine.connect() as conn:
+        with _values_checked(), _room_checked(), self.engine.connect() as conn:
             conn = conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 yield conn
