@@ -6,6 +6,7 @@ import errno
 import gc
 import itertools
 import os
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -77,7 +78,15 @@ def _flushed_journal(tmp_path: Path, start_seq: int = 0) -> tuple[Path, bytes, l
 
 @pytest.mark.parametrize(
     "damage",
-    ["flipped payload byte", "flipped crc", "huge length", "zeroed frame", "length past the end"],
+    [
+        "flipped payload byte",
+        "flipped crc",
+        "huge length",
+        "zeroed frame",
+        "random bytes",
+        "an older frame in its place",
+        "length past the end",
+    ],
 )
 def test_reader_resynchronises_past_a_damaged_frame(tmp_path: Path, damage: str) -> None:
     """A damaged frame in the middle costs only its own records: the reader finds the next
@@ -93,6 +102,13 @@ def test_reader_resynchronises_past_a_damaged_frame(tmp_path: Path, damage: str)
         bad[start : start + 4] = (2**31).to_bytes(4, "little")
     elif damage == "zeroed frame":
         bad[start:stop] = bytes(stop - start)
+    elif damage == "random bytes":
+        bad[start:stop] = random.Random(7).randbytes(stop - start)
+    elif damage == "an older frame in its place":
+        # Valid length and CRC, but seqs 11-20 were read already: skipped, not read twice.
+        older = full[ends[0] : ends[1]]
+        assert len(older) <= stop - start
+        bad[start:stop] = older + b"\xaa" * (stop - start - len(older))
     else:  # a length that ends beyond the file: the reader must not wait for more bytes
         bad[start : start + 4] = (len(full) * 2).to_bytes(4, "little")
     path.write_bytes(bytes(bad))
