@@ -206,9 +206,10 @@ def iter_frames(
 
     An incomplete frame at the end is not damage while the journal is still being written: the
     reader stops there and reads it later. A complete frame that fails its CRC, has a length no
-    writer makes, or a seq not above the previous frame's (a stale block) is damage: the reader looks for the next frame whose length, CRC and seq check
-    out (seq above the last one read, or ``after_seq`` when none was) and goes on from there,
-    noting the bytes in between in ``skipped``. With ``final`` (the journal's writer is gone),
+    writer makes, or a seq not above the previous frame's (a stale block) is damage: the reader
+    looks for the next frame whose length, CRC and seq check out (seq above the last one read,
+    or ``after_seq`` when none was) and goes on from there, noting the bytes in between in
+    ``skipped``. With ``final`` (the journal's writer is gone),
     bytes at the end that hold no valid frame are a torn tail: noted, never cut.
 
     The resynchronising scan runs only after a failed check, so intact journals are read at full

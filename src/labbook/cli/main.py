@@ -159,9 +159,12 @@ def _sync_dirs(run_dirs: list[Any], settings: Settings, ident: dict[str, Any], c
                 f"{result.sent} new records, last seq {result.last_seq}, {result.state}{live}"
             )
             problems = result.problems()
+            problems += [
+                f"records the destination refused are set aside in {p}" for p in rejected_files(rd)
+            ]
             for line in problems:
                 click.echo(f"  {line}")
-            if problems or rejected_files(rd):
+            if problems:
                 incomplete += 1
             if clean:
                 verdict = clean_verdict(rd, result)
