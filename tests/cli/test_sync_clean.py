@@ -4,15 +4,23 @@ only those; keep (and say why) a live run, a damaged journal, one with refused r
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import pytest
 from click.testing import CliRunner, Result
 
 import labbook
+from databases import database
 from labbook import Api, Settings, records
 from labbook.cli.main import cli
+from labbook.errors import NotFoundError
 from labbook.sdk.journal import JournalWriter, RunDir, read_records
 from labbook.settings import local_entity
+
+if TYPE_CHECKING:
+    from conftest import LiveServer
 
 
 def _run(project: str, rows: int = 5, **kw: object) -> labbook.Run:
@@ -115,3 +123,30 @@ def test_clean_removes_only_fully_stored_runs_and_dry_run_removes_nothing(
 def test_dry_run_needs_clean() -> None:
     out = _sync(".", "--dry-run")
     assert out.exit_code == 2 and "--dry-run goes with --clean" in out.output
+
+
+def test_clean_against_a_server_on_postgresql(
+    tmp_path: Path, server_factory: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dry run asks the server by a read (it creates no run); the real one uploads, then
+    removes the folder once the server holds the run's last seq."""
+    offline = _run("clean", mode="offline", entity="alice")
+    offline.finish()
+    last = [seq for _, seq, _ in read_records(offline.journal_dir / "run.lbj")][-1]
+    with database("postgresql", tmp_path) as url:
+        server = server_factory(db_url=url).start()
+        monkeypatch.setenv("LABBOOK_BASE_URL", server.url)
+        monkeypatch.setenv("LABBOOK_API_KEY", server.create_user("alice"))
+        dry = _sync(str(offline.journal_dir), "--clean", "--dry-run")
+        assert dry.exit_code == 0, dry.output
+        assert f"would upload seq 1 to {last}, then remove {offline.journal_dir}" in dry.output
+        with Api() as api, pytest.raises(NotFoundError):
+            api.run(f"alice/clean/{offline.id}")  # the dry run created nothing
+        out = _sync(str(offline.journal_dir), "--clean")
+        assert out.exit_code == 0, out.output
+        assert f"removed {offline.journal_dir}" in out.output
+        assert not offline.journal_dir.exists()
+        with Api() as api:
+            run = api.run(f"alice/clean/{offline.id}")
+            assert run.state == "finished" and run.last_seq == last
+        server.stop()

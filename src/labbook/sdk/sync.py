@@ -24,7 +24,7 @@ from pathlib import Path
 
 from labbook import records
 from labbook.client.credentials import server_settings
-from labbook.errors import JournalError, LabbookError, SinkError, StorageFull
+from labbook.errors import JournalError, LabbookError, NotFoundError, SinkError, StorageFull
 from labbook.sdk.journal import JOURNAL_NAME, RunDir, release_lock
 from labbook.sdk.sender import Sender
 from labbook.sdk.sinks import LocalSink, Sink
@@ -97,10 +97,12 @@ def scan_journal(path: Path, *, final: bool) -> JournalScan:
         seen_skips = len(skipped)
         next_seq = seq + _frame_count(payload)
         last_payload = payload
-    head = records.decode_batch(first)[0] if first is not None else None
+    # The header is the first record the writer gets; look through the first frame anyway, so
+    # a record queued before it (a heartbeat) cannot hide it.
+    heads = records.decode_batch(first) if first is not None else []
     tail = records.decode_batch(last_payload)[-1] if last_payload else None
     return JournalScan(
-        header=head if head is not None and head.get("t") == records.RUN else None,
+        header=next((r for r in heads if r.get("t") == records.RUN), None),
         tail=tail,
         last_seq=int(tail["seq"]) if tail is not None else 0,
         skipped=skipped,
@@ -132,25 +134,6 @@ class SyncResult:
     """The journal's run header was unreadable: entity/project came from the command line."""
     expected_seq: int = 0
     """The seq the store must hold for the whole journal to be stored (with the crash record)."""
-
-    @property
-    def lost_records(self) -> int:
-        """Records between the seqs around damage and gaps (a torn tail's count is unknown)."""
-        lost = sum(s.seq_after - s.seq_before - 1 for s in self.skipped if s.seq_after)
-        return lost + sum(b - a + 1 for a, b in self.missing)
-
-    @property
-    def fully_stored(self) -> bool:
-        """Everything the run produced is in the store: the journal ended, nothing in it was
-        unreadable or missing, and the store holds its last seq."""
-        return (
-            not self.live
-            and self.state != "running"
-            and not self.skipped
-            and not self.missing
-            and not self.header_supplied
-            and self.stored_seq >= self.expected_seq
-        )
 
     def problems(self) -> list[str]:
         """One line per thing that was not stored."""
@@ -434,11 +417,7 @@ def check_run(
         exited = scan.exit_state
         crashed = exited is None and not live
         try:
-            sink = sink_for(settings, ref, run_dir.files)
-            try:
-                stored = sink.last_seq()
-            finally:
-                sink.close()
+            stored = _stored_seq(settings, ref)
         except (LabbookError, OSError) as exc:
             if isinstance(exc, JournalError):
                 raise
@@ -461,6 +440,30 @@ def check_run(
         )
     finally:
         release_lock(lock)
+
+
+def _stored_seq(settings: Settings, ref: RunRef) -> int:
+    """The seq the destination holds for ``ref`` (0: no such run), by a read that creates
+    nothing: a sink would create the run to answer."""
+    remote = server_settings(settings)
+    if remote.base_url is not None:
+        from labbook.client import Client, RemoteReader
+
+        reader = RemoteReader(Client.from_settings(remote))
+        try:
+            return reader.get_run(ref).last_seq
+        except NotFoundError:
+            return 0
+        finally:
+            reader.close()
+    from labbook.store import Store
+    from labbook.store.engine import normalize_url, sqlite_file
+
+    db_file = sqlite_file(normalize_url(settings.resolved_db_url()))
+    if db_file is not None and not db_file.exists():
+        return 0  # no store yet: nothing stored, and a dry run makes none
+    with Store.open(settings.resolved_db_url()) as store:
+        return store.last_seq(ref)
 
 
 def remove_run_dir(run_dir: RunDir) -> bool:
