@@ -509,6 +509,7 @@ class JournalWriter:
 
     def _dropped_file(self, dest: Path, exc: OSError) -> None:
         self._dropped += 1
+        self._last_error = exc.strerror or str(exc)
         self._warn("file", f"labbook: could not write {dest}, dropped it: {exc}")
 
     def _warn(self, kind: str, msg: str) -> None:
