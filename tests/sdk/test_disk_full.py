@@ -145,6 +145,7 @@ def test_a_full_disk_under_the_journal_loses_no_row_and_the_writer_catches_up(
     child = Child(tmp_path, env, [20_000, 5_000])
     try:
         filler = fs.fill()
+        assert os.statvfs(fs.path).f_bavail == 0
         child.step()  # 20,000 rows logged onto a full disk: all held in memory
         filler.unlink()
         child.step()
@@ -170,10 +171,13 @@ def test_past_the_memory_bound_rows_are_dropped_counted_and_reported(
     warning says so once, finish() gives the exact count, the journal keeps a seq gap where they
     were, and ``labbook sync`` names that gap and exits 1."""
     env = _env(tmp_path, fs.path, LABBOOK_JOURNAL_BUFFER_BYTES="100000", LABBOOK_MODE="offline")
-    child = Child(tmp_path, env, [20_000, 1_000])
+    child = Child(tmp_path, env, [2_000] * 10 + [1_000])
     try:
         filler = fs.fill()
-        child.step()
+        assert os.statvfs(fs.path).f_bavail == 0
+        for _ in range(10):  # in several flushes: the first fails, the later ones meet the bound
+            child.step()
+            time.sleep(0.1)
         filler.unlink()
         child.step()
         err = child.finish()
@@ -182,7 +186,7 @@ def test_past_the_memory_bound_rows_are_dropped_counted_and_reported(
     assert err.count("new history rows are dropped") == 1, err
     m = re.search(
         r"run full001: ([\d,]+) records are lost \(No space left on device\): "
-        r"([\d,]+) dropped while the journal could not be written\. The journal \S+ "
+        r"([\d,]+) dropped while the run directory could not be written\. The journal \S+ "
         r"holds the other ([\d,]+)\.",
         err,
     )

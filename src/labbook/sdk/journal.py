@@ -206,7 +206,7 @@ class WriterReport:
         """What was lost, for ``finish()``: e.g. ``1,200 dropped while ...; 30 unwritten ...``."""
         parts = []
         if self.dropped:
-            parts.append(f"{self.dropped:,} dropped while the journal could not be written")
+            parts.append(f"{self.dropped:,} dropped while the run directory could not be written")
         if self.unwritten:
             parts.append(f"{self.unwritten:,} still unwritten when the run finished")
         return "; ".join(parts)
