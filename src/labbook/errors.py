@@ -83,6 +83,13 @@ class SinkError(LabbookError):
     status = 503
 
 
+class StorageFull(LabbookError):
+    """The store has no room left (a full disk or quota); this call stored nothing."""
+
+    code = "storage_full"
+    status = 507
+
+
 class AuthenticationError(LabbookError):
     """Missing or invalid credentials (an API key or a session)."""
 

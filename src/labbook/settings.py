@@ -160,6 +160,11 @@ class Settings:
 
     flush_interval: float = _f(_float, 0.1)
     """Seconds between journal flushes; a SIGKILL loses at most this much."""
+    journal_buffer_bytes: int = _f(_int, 64 * 1024 * 1024)
+    """Bytes of records the journal writer holds in memory while the journal cannot be written
+    (a full disk): it retries and writes them all once there is room. Past this bound (give or
+    take the records of one flush) it drops new history rows, counted and reported by
+    ``finish()`` and ``labbook sync``."""
     finish_timeout: float = _f(_float, 60.0)
     """Seconds ``finish()`` waits for the sender before printing the sync command."""
     heartbeat_interval: float = _f(_float, 15.0)

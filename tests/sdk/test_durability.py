@@ -135,7 +135,8 @@ def test_sigkill_then_sync_recovers_everything_journaled(tmp_path: Path) -> None
         text=True,
         timeout=120,
     )
-    assert out.returncode == 0, out.stderr
+    # A kill in the middle of a write leaves a torn tail: reported (exit 1), never cut.
+    assert out.returncode == (1 if "torn tail" in out.stdout else 0), out.stdout + out.stderr
     assert "crashed" in out.stdout
     with Api(settings) as api:
         run = api.run("crashy/crash001")
@@ -151,7 +152,7 @@ def test_sigkill_then_sync_recovers_everything_journaled(tmp_path: Path) -> None
         text=True,
         timeout=120,
     )
-    assert again.returncode == 0 and "0 new records" in again.stdout
+    assert again.returncode == out.returncode and "0 new records" in again.stdout
     with Api(settings) as api:
         assert api.run("crashy/crash001").last_seq == seq_before
         assert len(api.run("crashy/crash001").history(["i"])) == len(journaled)

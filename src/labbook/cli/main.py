@@ -11,7 +11,7 @@ import click
 
 from labbook import __version__
 from labbook.cli import auth_cmds, server_cmds
-from labbook.errors import LabbookError
+from labbook.errors import JournalError, LabbookError
 
 if TYPE_CHECKING:
     from labbook.settings import Settings
@@ -60,9 +60,56 @@ def cli(ctx: click.Context, data_dir: str | None, db: str | None) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--entity", help="Entity of the run, when its journal's run header is damaged.")
+@click.option("--project", help="Project of the run, when its journal's run header is damaged.")
+@click.option(
+    "--id", "run_id", help="Run id, when the header is damaged and the folder name lacks it."
+)
+@click.option(
+    "--clean", is_flag=True, help="Then remove the run folders whose runs are fully stored."
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="With --clean: upload and remove nothing, print what would be removed.",
+)
 @click.pass_context
-def sync(ctx: click.Context, paths: tuple[Path, ...]) -> None:
-    """Upload run journals (offline, crashed or interrupted runs). Safe to repeat."""
+def sync(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    entity: str | None,
+    project: str | None,
+    run_id: str | None,
+    clean: bool,
+    dry_run: bool,
+) -> None:
+    """Upload run journals (offline, crashed or interrupted runs). Safe to repeat.
+
+    Journals are only read, never changed. Exits with status 1 when part of a journal could not
+    be read or stored; the report says which bytes and seqs.
+    """
+    from labbook.sdk.sync import find_run_dirs
+
+    if dry_run and not clean:
+        raise click.UsageError("--dry-run goes with --clean")
+    settings = _settings(ctx)
+    run_dirs = list(find_run_dirs(list(paths)))
+    ident = {"entity": entity, "project": project, "run_id": run_id}
+    if dry_run:
+        incomplete = _clean_dry_run(run_dirs, settings, ident)
+    else:
+        incomplete = _sync_dirs(run_dirs, settings, ident, clean)
+    if incomplete:
+        click.echo(
+            f"labbook: {incomplete} run{'s' if incomplete != 1 else ''} not fully stored (see "
+            "above); journals are left as they were.",
+            err=True,
+        )
+        ctx.exit(1)
+
+
+def _sync_dirs(run_dirs: list[Any], settings: Settings, ident: dict[str, Any], clean: bool) -> int:
+    """Sync each run dir, print what was and was not stored; the count of incomplete runs."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -73,11 +120,10 @@ def sync(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         TimeRemainingColumn,
     )
 
-    from labbook.sdk.sync import find_run_dirs, sync_run
+    from labbook.sdk.sync import SyncFailed, clean_verdict, rejected_files, remove_run_dir, sync_run
 
-    settings = _settings(ctx)
     console = Console(stderr=True)
-    run_dirs = list(find_run_dirs(list(paths)))
+    incomplete = 0
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -86,19 +132,77 @@ def sync(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         console=console,
         transient=True,
     ) as progress:
-        for rd in run_dirs:
+        for i, rd in enumerate(run_dirs):
             size = rd.journal.stat().st_size
             task = progress.add_task(rd.path.name, total=size)
 
             def advance(offset: int, _total: int, task: TaskID = task) -> None:
                 progress.update(task, completed=offset)
 
-            result = sync_run(rd, settings, progress=advance)
+            try:
+                result = sync_run(rd, settings, progress=advance, **ident)
+            except JournalError as exc:  # this journal only: go on with the others
+                click.echo(f"labbook: {exc.message}", err=True)
+                incomplete += 1
+                continue
+            except SyncFailed as exc:
+                progress.stop()
+                left = len(run_dirs) - i - 1
+                more = (
+                    f" {left} more run folder{'s' if left != 1 else ''} not synced." if left else ""
+                )
+                raise click.ClickException(exc.message + more) from None
             progress.update(task, completed=size)
+            live = " (its process is still running)" if result.live else ""
             click.echo(
                 f"synced {result.ref.entity}/{result.ref.project}/{result.ref.id}: "
-                f"{result.sent} new records, last seq {result.last_seq}, {result.state}"
+                f"{result.sent} new records, last seq {result.last_seq}, {result.state}{live}"
             )
+            problems = result.problems()
+            problems += [
+                f"records the destination refused are set aside in {p}" for p in rejected_files(rd)
+            ]
+            for line in problems:
+                click.echo(f"  {line}")
+            if problems:
+                incomplete += 1
+            if clean:
+                verdict = clean_verdict(rd, result)
+                if verdict.removable and remove_run_dir(rd):
+                    click.echo(f"  removed {rd.path} ({verdict.reason})")
+                else:
+                    click.echo(f"  kept {rd.path}: {verdict.reason}")
+    return incomplete
+
+
+def _clean_dry_run(run_dirs: list[Any], settings: Settings, ident: dict[str, Any]) -> int:
+    from labbook.sdk.sync import check_run, clean_verdict, rejected_files
+
+    incomplete = 0
+    for rd in run_dirs:
+        try:
+            result = check_run(rd, settings, **ident)
+        except JournalError as exc:
+            click.echo(f"would keep {rd.path}: {exc.message}")
+            incomplete += 1
+            continue
+        verdict = clean_verdict(rd, result)
+        problems = result.problems()
+        if problems or rejected_files(rd):
+            incomplete += 1
+        if verdict.removable:
+            click.echo(f"would remove {rd.path} ({verdict.reason})")
+        elif not (problems or result.live or rejected_files(rd)):
+            crash = " and mark it crashed" if result.state == "crashed" else ""
+            click.echo(
+                f"would upload seq {result.stored_seq + 1} to {result.expected_seq}{crash}, "
+                f"then remove {rd.path}"
+            )
+        else:
+            click.echo(f"would keep {rd.path}: {verdict.reason}")
+            for line in problems:
+                click.echo(f"  {line}")
+    return incomplete
 
 
 @cli.command("runs")

@@ -498,21 +498,29 @@ class Run:
             }
         )
         self._writer.close()
-        last = self._writer.last_seq
+        journaled = self._writer.report()
+        if journaled.lost:  # data loss is said even when silent
+            print(
+                f"labbook: run {self.id}: {journaled.lost:,} records are lost "
+                f"({journaled.error}): {journaled.describe()}. The journal "
+                f"{self._run_dir.journal} holds the other {journaled.written:,}.",
+                file=sys.__stderr__,
+            )
         if not self.settings.silent:
             print(
                 f"labbook: {self._finished_line('finished' if code == 0 else 'failed', code)}",
                 file=sys.__stderr__,
             )
         if self._sender is not None:
-            done = self._sender.finish(last, self.settings.finish_timeout)
+            # Only what reached the file can be uploaded: wait for that, not for lost records.
+            done = self._sender.finish(journaled.last_written_seq, self.settings.finish_timeout)
             self._sender.close()
             if not done and not self.settings.silent:
                 reason = f" ({self._sender.last_error})" if self._sender.last_error else ""
                 print(
                     f"labbook: run {self.id} was not fully uploaded within "
-                    f"{self.settings.finish_timeout:g}s{reason}; everything is in the journal. "
-                    f"Upload the rest with:\n  labbook sync {self._run_dir.path}",
+                    f"{self.settings.finish_timeout:g}s{reason}; the rest is in the journal. "
+                    f"Upload it with:\n  labbook sync {self._run_dir.path}",
                     file=sys.__stderr__,
                 )
         release_lock(self._lock_fd)

@@ -8,6 +8,7 @@ the training thread: the sender backs off and retries, and whatever is still uns
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import operator
 import random
 import sys
@@ -71,6 +72,12 @@ class Sender:
         self._closing = False
         self._on_error = on_error
         self.last_error: BaseException | None = None
+        self.final = False
+        """The journal's writer is gone: bytes at its end that hold no frame are a torn tail."""
+        self.skipped: list[records.Skipped] = []
+        """Damaged regions (and, when ``final``, a torn tail) read past, in file offsets."""
+        self._eof = False
+        """The buffer ends where the file did when it was last read."""
         # Records the writer just wrote, as objects: (their start and end offsets in the
         # journal, the records). Contiguous: each entry starts where the one before it ends.
         self._hot: deque[tuple[int, int, list[records.AnyRecord]]] = deque()
@@ -159,7 +166,9 @@ class Sender:
         end. Bounded: a sender far behind (a server down for an hour) must not hold the whole
         unsent journal in memory at once."""
         self._file.seek(self._buf_start + len(self._buf))
-        more = self._file.read(max(READ_AHEAD, 2 * self.batch_bytes))
+        want = max(READ_AHEAD, 2 * self.batch_bytes)
+        more = self._file.read(want)
+        self._eof = len(more) < want
         if more:
             self._buf += more
         return bool(more)
@@ -211,8 +220,14 @@ class Sender:
         batch: list[records.Record] = []
         size = 0
         end = base
+        skipped: list[records.Skipped] = []
         buf = self._buf if limit is None else memoryview(self._buf)[:limit]
-        for frame_end, _, payload in records.iter_frames(buf, base):
+        # Bytes that hold no frame at the end of the buffer are a torn tail only at the end of
+        # a journal whose writer is gone; anywhere else they are the next read's beginning.
+        final = self.final and self._eof and limit is None
+        for frame_end, _, payload in records.iter_frames(
+            buf, base, after_seq=self.acked_seq, final=final, skipped=skipped
+        ):
             end = frame_end
             fresh = _after(records.decode_batch(payload), self.acked_seq)
             if not fresh:
@@ -221,7 +236,13 @@ class Sender:
             size += len(payload)
             if size >= self.batch_bytes:
                 break
+        for sk in skipped:  # buffer offsets to file offsets
+            self._note_skip(dataclasses.replace(sk, offset=sk.offset + self._buf_start))
         return batch, end, size
+
+    def _note_skip(self, skip: records.Skipped) -> None:
+        if skip.offset not in {s.offset for s in self.skipped}:  # a torn tail is met each pass
+            self.skipped.append(skip)
 
     # ----- background thread ------------------------------------------------------------------
     def start(self) -> None:

@@ -6,11 +6,13 @@ stored changes nothing, which is what makes ``labbook sync`` safe to repeat.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from labbook import records
+from labbook.errors import StorageFull
 from labbook.store import RunRef
 
 if TYPE_CHECKING:  # SQLAlchemy loads on the sender thread, when the sink is opened
@@ -67,7 +69,12 @@ class LocalSink:
         path = self.files_dir / rec["path"]
         # The file may have been deleted since it was recorded; its hash still names it.
         if path.is_file() and not self.blobs.exists(rec["sha256"]):
-            rec["sha256"] = self.blobs.put_file(path, rec["sha256"])
+            try:
+                rec["sha256"] = self.blobs.put_file(path, rec["sha256"])
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                raise StorageFull(f"no room for files: {exc.strerror}") from exc
 
     def close(self) -> None:
         self.store.close()

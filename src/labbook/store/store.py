@@ -16,10 +16,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 
 from labbook import records as rk
-from labbook.errors import NotFoundError, ProjectNotFound, RunNotFound, UsageError, ValidationError
+from labbook.errors import (
+    NotFoundError,
+    ProjectNotFound,
+    RunNotFound,
+    StorageFull,
+    UsageError,
+    ValidationError,
+)
 from labbook.store import blocks as blk
 from labbook.store import history as hist
 from labbook.store import ingest as ing
@@ -96,6 +103,27 @@ def _values_checked() -> Iterator[None]:
         raise ValidationError(f"the database rejected a value: {e.orig}") from e
 
 
+_SQLITE_FULL = 13
+_PG_DISK_FULL = "53100"
+
+
+@contextmanager
+def _room_checked() -> Iterator[None]:
+    """A database that ran out of room is :class:`StorageFull` (507), not a traceback: the
+    transaction rolled back, so nothing of it is stored and the caller may retry later. The
+    message is the database's own (no file names: a server's answer must not show its paths)."""
+    try:
+        yield
+    except OperationalError as e:
+        orig = e.orig
+        if (
+            getattr(orig, "sqlite_errorcode", None) == _SQLITE_FULL
+            or getattr(orig, "sqlstate", None) == _PG_DISK_FULL
+        ):
+            raise StorageFull(str(orig).strip() or "the database is full") from e
+        raise
+
+
 MAX_BUCKETS = 100_000
 MAX_PAGE = 10_000
 
@@ -155,7 +183,8 @@ class Store(AccountsMixin, RunEditMixin):
             path.parent.mkdir(parents=True, exist_ok=True)
         store = cls(u, crash_after=crash_after, schema=schema)
         try:
-            upgrade(store.engine)
+            with _room_checked():
+                upgrade(store.engine)
         except BaseException:
             store.close()
             raise
@@ -190,7 +219,7 @@ class Store(AccountsMixin, RunEditMixin):
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with _values_checked(), self.engine.connect() as conn:
+        with _values_checked(), _room_checked(), self.engine.connect() as conn:
             conn = conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 yield conn
