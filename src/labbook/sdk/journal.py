@@ -234,7 +234,7 @@ class JournalWriter:
         *,
         flush_interval: float = 0.1,
         start_seq: int = 0,
-        on_flush: Callable[[int, list[records.AnyRecord]], None] | None = None,
+        on_flush: Callable[[int, int, list[records.AnyRecord]], None] | None = None,
         tick: Callable[[], None] | None = None,
         files_dir: Path | None = None,
         max_buffer_bytes: int = DEFAULT_BUFFER_BYTES,
@@ -259,6 +259,7 @@ class JournalWriter:
         self._retry_delay = 0.0
         self._retry_at = 0.0
         self._handover = on_flush is not None
+        self._handover_start = 0  # file offset where the first frame of ``_written`` starts
         self._written_count = 0
         self._written_seq = start_seq
         self._dropped = 0
@@ -401,8 +402,8 @@ class JournalWriter:
         # this thread just encoded (the file stays the source of truth). After a failed write
         # the sender reads what was held from the file instead.
         recs, self._written = self._written, []
-        if self._handover and self._on_flush is not None:
-            self._on_flush(self._end, recs)
+        if self._handover and self._on_flush is not None and recs:
+            self._on_flush(self._handover_start, self._end, recs)
         self._handover = self._on_flush is not None
 
     def _write_failed(self, exc: OSError) -> None:
@@ -461,10 +462,13 @@ class JournalWriter:
                 seq += 1
                 rec["seq"] = seq
             payload = records.encode_batch(chunk)
+        start = self._end + len(self._pending)
         self._pending += records.frame(chunk[0]["seq"], payload)
         self._frames.append((self._end + len(self._pending), seq, len(chunk)))
         self._seq = seq
         if self._handover:
+            if not self._written:
+                self._handover_start = start
             self._written.extend(chunk)
 
     def _encodable(self, rec: records.AnyRecord) -> bool:

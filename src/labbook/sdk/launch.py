@@ -375,7 +375,7 @@ def _launch(
         flush_interval=s.flush_interval,
         start_seq=plan.start_seq,
         max_buffer_bytes=s.journal_buffer_bytes,
-        on_flush=lambda end, recs: wake[0].offer(end, recs) if wake else None,
+        on_flush=lambda start, end, recs: wake[0].offer(start, end, recs) if wake else None,
         tick=hb.tick,
     )
     hb.writer = writer

@@ -82,7 +82,6 @@ class Sender:
         # journal, the records). Contiguous: each entry starts where the one before it ends.
         self._hot: deque[tuple[int, int, list[records.AnyRecord]]] = deque()
         self._hot_count = 0
-        self._offered_end = self._offset
         self._hot_lock = threading.Lock()
 
     @property
@@ -97,8 +96,9 @@ class Sender:
         return self._sink
 
     # ----- records handed over by the writer ---------------------------------------------------
-    def offer(self, end_offset: int, recs: list[records.AnyRecord]) -> None:
-        """The writer thread hands over ``recs``, which end at ``end_offset`` in the journal.
+    def offer(self, start: int, end: int, recs: list[records.AnyRecord]) -> None:
+        """The writer thread hands over ``recs``, whose frames span ``start``..``end`` in the
+        journal (records it held through a failed write are not handed over: the file has them).
 
         The queue holds a contiguous stretch of the journal (a hot batch is stored right after
         what was acked: a gap inside it would make the records in the gap look like ones the
@@ -107,10 +107,9 @@ class Sender:
         back from the file, up to where the queue starts again.
         """
         with self._hot_lock:
-            start, self._offered_end = self._offered_end, end_offset
             follows = not self._hot or self._hot[-1][1] == start
             if follows and self._hot_count + len(recs) <= HOT_LIMIT:
-                self._hot.append((start, end_offset, recs))
+                self._hot.append((start, end, recs))
                 self._hot_count += len(recs)
         self._wake.set()
 
@@ -132,6 +131,12 @@ class Sender:
                 taken += 1
                 if len(batch) >= HOT_BATCH:
                     break
+            if batch and _seq_of(batch[0]) != self.acked_seq + 1:
+                # The offsets said these follow what was acked, the seqs say otherwise: trust
+                # the file. (Sending them would make the records in between look stored.)
+                self._hot.clear()
+                self._hot_count = 0
+                return -1
         if batch:
             self.acked_seq = max(self.acked_seq, self.sink.send(batch))
         with self._hot_lock:  # only this thread takes entries out
