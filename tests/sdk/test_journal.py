@@ -340,7 +340,9 @@ def test_a_sink_that_opens_late_gets_every_record_once_objects_then_file_then_ob
 
     wake: list[sender_mod.Sender] = []
     writer = JournalWriter(
-        run_dir.journal, flush_interval=0.01, on_flush=lambda start, end, recs: wake[0].offer(start, end, recs)
+        run_dir.journal,
+        flush_interval=0.01,
+        on_flush=lambda start, end, recs: wake[0].offer(start, end, recs),
     )
     sender = sender_mod.Sender(run_dir, None, open_sink=open_sink, min_interval=0.01)
     wake.append(sender)
