@@ -1,0 +1,279 @@
+"""Read-side speed: ``Api().run().history()``, ``labbook history`` and ``labbook runs``.
+
+Builds, in a temp dir, one SQLite store holding
+
+* one run with ONE key of ``--points`` points (10,000,000 by default: a random walk with spikes,
+  NaN and ±Inf), written straight into columnar blocks by the Store's own block writer (the SDK's
+  ingest of 10M rows would take minutes and is not what is measured here), and
+* a project of ``--runs`` runs (1,000 by default) as the SDK leaves them: a config of 12 keys of
+  which three vary, 80 summary keys (metrics logged over 5 steps, so each is a history metric too)
+  and a finished state, ingested through ``Store.ingest``;
+
+then times, each in a fresh subprocess (as a user would run it), the median of ``--reps``:
+
+1. ``Api().run(path).history()`` to a pandas DataFrame (the call only, after import), and the
+   process's peak RSS;
+2. ``labbook history PATH KEY`` of the whole series, stdout to a file (wall time of the command,
+   peak RSS);
+3. ``labbook runs PROJECT --limit 1000``, stdout to a file (wall time, peak RSS);
+
+over the local store, and again over HTTP against a ``labbook server`` subprocess on the same
+database (``--no-http`` skips that). Peak RSS comes from ``wait4`` on the child.
+
+Targets (issue 9, item 10): history() <= 2 s for 10M points; ``labbook runs --limit 1000`` <= 1 s.
+
+Examples::
+
+    python bench/read_paths.py
+    python bench/read_paths.py --quick          # 1M points, 200 runs
+    python bench/read_paths.py --reps 5 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ingest import USER, Server, _cli, series
+
+from labbook import records as rk
+from labbook.store import RunRef, Store
+from labbook.store.blocks import Collected, KeyBatch, write_history
+
+LONG_PROJECT = "long"
+LONG_RUN = "long-1"
+KEY = "loss"
+MANY_PROJECT = "many"
+CHUNK = 1_000_000
+
+HISTORY_CHILD = """
+import json, resource, sys, time
+from labbook import Api
+api = Api()
+t0 = time.perf_counter()
+df = api.run(sys.argv[1]).history()
+dt = time.perf_counter() - t0
+print(json.dumps({"call_s": dt, "rows": len(df),
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+# ------------------------------------------------------------------------------------ building
+def _header(run_id: str, project: str, config: dict[str, Any], t0: float) -> rk.Record:
+    return {
+        "t": rk.RUN,
+        "seq": 1,
+        "id": run_id,
+        "project": project,
+        "entity": USER,
+        "name": run_id,
+        "tags": [],
+        "notes": None,
+        "group": None,
+        "job_type": None,
+        "config": config,
+        "started_at": t0,
+    }
+
+
+def build_long(store: Store, points: int) -> str:
+    """One run, one key, ``points`` points, in blocks as a finished run leaves them."""
+    ref = RunRef(USER, LONG_PROJECT, LONG_RUN)
+    t0 = time.time() - points * 1e-4
+    store.ingest(ref, [_header(LONG_RUN, LONG_PROJECT, {"lr": 0.1}, t0)])
+    values = series(points)
+    with store._write() as conn:
+        pk = store._run_pk(conn, ref)
+        for lo in range(0, points, CHUNK):
+            vals = values[lo : lo + CHUNK]
+            steps = np.arange(lo, lo + len(vals), dtype=np.int64)
+            batch = KeyBatch(
+                np.arange(len(vals), dtype=np.int64), vals, "float", [], [], None, float(vals[-1])
+            )
+            write_history(conn, pk, Collected(steps, t0 + steps * 1e-4, {KEY: batch}))
+    store.ingest(
+        ref,
+        [
+            {"t": rk.SUMMARY, "seq": 2, "u": {KEY: float(values[-1])}},
+            {"t": rk.EXIT, "seq": 3, "code": 0, "ts": time.time(), "state": "finished"},
+        ],
+    )
+    return f"{USER}/{LONG_PROJECT}/{LONG_RUN}"
+
+
+METRICS = [
+    *(f"{split}{m}" for split in ("", "val_") for m in ("loss", "accuracy", "precision", "recall")),
+    *(f"layer_{i}/{s}" for i in range(18) for s in ("grad_norm", "weight_norm", "act_mean", "lr")),
+]  # 80 keys: the summary of a run with per-layer diagnostics
+
+
+def build_many(store: Store, n: int) -> None:
+    rng = np.random.default_rng(5)
+    t0 = time.time() - 3600
+    for i in range(n):
+        run_id = f"run-{i:05d}"
+        config = {
+            "lr": float(rng.choice([0.1, 0.01, 0.001])),
+            "batch_size": int(rng.choice([32, 64, 128])),
+            "optimizer": str(rng.choice(["adam", "sgd"])),
+            "epochs": 5,
+            "filters": 32,
+            "kernel": 3,
+            "dropout": 0.25,
+            "activation": "relu",
+            "dataset": "digits",
+            "seed": 0,
+            "augment": False,
+            "model": {"depth": 18, "width": 64},
+        }
+        recs: list[rk.Record] = [_header(run_id, MANY_PROJECT, config, t0 + i)]
+        for step in range(5):
+            d = {k: float(rng.random()) for k in METRICS}
+            recs.append({"t": rk.HISTORY, "step": step, "ts": t0 + i + step, "rt": step, "d": d})
+        recs.append({"t": rk.EXIT, "code": 0, "ts": t0 + i + 6, "state": "finished"})
+        for seq, r in enumerate(recs, 1):
+            r["seq"] = seq
+        store.ingest(RunRef(USER, MANY_PROJECT, run_id), recs)
+
+
+# ----------------------------------------------------------------------------------- measuring
+def timed(cmd: list[str], env: dict[str, str], stdout: Path) -> dict[str, float]:
+    """Run ``cmd`` to completion; wall seconds and peak RSS (MB) of the child."""
+    with open(stdout, "wb") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err[-2000:]}")
+    return {"wall_s": wall, "rss_mb": usage.ru_maxrss / 1024}
+
+
+def measure(
+    label: str, env: dict[str, str], tmp: Path, reps: int, points: int, nruns: int
+) -> dict[str, dict[str, float]]:
+    py = sys.executable
+    path = f"{USER}/{LONG_PROJECT}/{LONG_RUN}"
+    out = tmp / "out.txt"
+    cases: dict[str, list[dict[str, float]]] = {
+        "api_history": [],
+        "cli_history": [],
+        "cli_runs": [],
+    }
+    for rep in range(reps):
+        r = timed([py, "-c", HISTORY_CHILD, path], env, out)
+        child = json.loads(out.read_text())
+        assert child["rows"] == points, child
+        cases["api_history"].append({"call_s": child["call_s"], **r})
+        r = timed([py, "-m", "labbook.cli.main", "history", path, KEY], env, out)
+        with open(out, "rb") as f:
+            lines = sum(1 for _ in f)
+        assert lines == points + 1, lines
+        cases["cli_history"].append(r)
+        r = timed(
+            [py, "-m", "labbook.cli.main", "runs", f"{USER}/{MANY_PROJECT}", "--limit", "1000"],
+            env,
+            out,
+        )
+        assert out.read_text().count("run-0") >= min(nruns, 1000), "not every run listed"
+        cases["cli_runs"].append(r)
+        print(
+            f"[{label}] rep {rep + 1}: history() {cases['api_history'][-1]['call_s']:.2f}s "
+            f"(process {cases['api_history'][-1]['wall_s']:.2f}s, "
+            f"{cases['api_history'][-1]['rss_mb']:.0f} MB); "
+            f"labbook history {cases['cli_history'][-1]['wall_s']:.2f}s "
+            f"({cases['cli_history'][-1]['rss_mb']:.0f} MB); "
+            f"labbook runs {cases['cli_runs'][-1]['wall_s']:.2f}s "
+            f"({cases['cli_runs'][-1]['rss_mb']:.0f} MB)",
+            flush=True,
+        )
+    return {
+        name: {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+        for name, rows in cases.items()
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--points", type=int, default=10_000_000)
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="1M points, 200 runs")
+    parser.add_argument("--no-http", action="store_true", help="local store only")
+    parser.add_argument("--json", dest="json_out", help="also write the medians to this file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.points, args.runs = 1_000_000, 200
+
+    with ExitStack() as stack:
+        tmp = Path(tempfile.mkdtemp(prefix="labbook-read-bench-"))
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        db = f"sqlite:///{tmp / 'bench.db'}"
+        t0 = time.perf_counter()
+        with Store.open(db) as store:
+            build_long(store, args.points)
+            t1 = time.perf_counter()
+            build_many(store, args.runs)
+        print(
+            f"built {args.points:,} points in {t1 - t0:.1f}s and {args.runs:,} runs in "
+            f"{time.perf_counter() - t1:.1f}s; load average {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
+        base = {k: v for k, v in os.environ.items() if not k.startswith("LABBOOK_")}
+        base["LABBOOK_DIR"] = str(tmp / "data")
+        base["LABBOOK_CONFIG_DIR"] = str(tmp / "config")
+        results: dict[str, Any] = {}
+        local = dict(base, LABBOOK_DB_URL=db, LABBOOK_ENTITY=USER)
+        results["local"] = measure("local", local, tmp, args.reps, args.points, args.runs)
+        if not args.no_http:
+            _cli("users", "create", USER, "--admin", "--db", db, env=base)
+            key = _cli("keys", "create", USER, "--name", "bench", "--db", db, env=base).split()[0]
+            server = Server(db, tmp, base)
+            stack.callback(server.stop)
+            server.wait_ready(key)
+            http = dict(base, LABBOOK_BASE_URL=server.base, LABBOOK_API_KEY=key)
+            results["http"] = measure("http", http, tmp, args.reps, args.points, args.runs)
+        results["loadavg_1m"] = os.getloadavg()[0]
+
+    print(f"\nmedians of {args.reps} ({args.points:,} points; {args.runs:,} runs)")
+    print(
+        f"{'':8}{'history() call':>16}{'process':>10}{'RSS':>9}"
+        f"{'labbook history':>17}{'RSS':>9}{'labbook runs':>14}{'RSS':>9}"
+    )
+    for where in ("local", "http"):
+        if where not in results:
+            continue
+        r = results[where]
+        print(
+            f"{where:8}{r['api_history']['call_s']:>15.2f}s{r['api_history']['wall_s']:>9.2f}s"
+            f"{r['api_history']['rss_mb']:>6.0f} MB{r['cli_history']['wall_s']:>16.2f}s"
+            f"{r['cli_history']['rss_mb']:>6.0f} MB{r['cli_runs']['wall_s']:>13.2f}s"
+            f"{r['cli_runs']['rss_mb']:>6.0f} MB"
+        )
+    if args.json_out:
+        Path(args.json_out).write_text(
+            json.dumps({"points": args.points, "runs": args.runs, "results": results}, indent=2)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
