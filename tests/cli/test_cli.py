@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import re
+import shlex
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +224,26 @@ def test_demo_logs_the_digits_experiment_and_prints_it() -> None:
         assert {c["activation"] for c in cfgs} == {"relu", "tanh"}
         assert all(0.0 <= r.summary["val_accuracy"] <= 1.0 for r in runs)
     assert "Logged 5 runs" in out.output
+    # The compact table: a line per run with what differs and the main metrics.
+    table = out.output.split("Logged 5 runs:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    header = table[1].split()
+    for key in ("batch_size", "filters", "optimizer", "learning_rate", "activation"):
+        assert key in header, header
+    assert "val_accuracy" in header and "epochs" not in header
+    assert len(table) <= 9, table
+    # The README's examples use keys these runs have: no "no run has" note, runs found.
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    call = re.search(r"api\.runs\(\"digits\", filters=(\{.*?\}), order=\"(.*?)\"\)", readme)
+    assert call is not None
+    with warnings.catch_warnings(), Api() as api:
+        warnings.simplefilter("error")
+        found = api.runs("digits", filters=ast.literal_eval(call[1]), order=call[2])
+        assert len(found) >= 1
+    cmd = re.search(r"^labbook runs digits (.*)$", readme, re.MULTILINE)
+    assert cmd is not None
+    listed = CliRunner().invoke(cli, ["runs", "digits", *shlex.split(cmd[1])])
+    assert listed.exit_code == 0 and listed.stderr == "", listed.output
+    assert "digits: " in listed.stdout and "sgd" in listed.stdout
 
 
 def test_spirals_fallback_logs_runs() -> None:
@@ -232,3 +256,44 @@ def test_spirals_fallback_logs_runs() -> None:
     assert all(r.state == "finished" for r in runs)
     assert [r.config["batch_size"] for r in runs] == [64, 16]
     assert all(len(r.history()) == 3 for r in runs)
+
+
+def _long_run(n: int) -> str:
+    from labbook import records as rk
+    from labbook.store import RunRef, Store
+
+    ref = RunRef("root", "long", "r1")
+    values = np.random.default_rng(0).standard_normal(n)
+    with Store.open(Settings().resolved_db_url()) as store:
+        header = {"t": rk.RUN, "seq": 1, "id": "r1", "project": "long", "entity": "root"}
+        header |= {"name": None, "tags": [], "notes": None, "group": None, "job_type": None}
+        store.ingest(ref, [header | {"config": {}, "started_at": 1e9}])
+        rows = [
+            {"t": rk.HISTORY, "seq": i + 2, "step": i, "ts": 1e9 + i, "rt": i, "d": {"x": v}}
+            for i, v in enumerate(values.tolist())
+        ]
+        store.ingest(ref, rows)
+    return "root/long/r1"
+
+
+def test_history_of_a_long_series_is_every_point_and_stops_quietly_at_a_closed_pipe() -> None:
+    import subprocess
+    import sys
+
+    path = _long_run(100_000)
+    cmd = [sys.executable, "-m", "labbook.cli.main", "history", path, "x"]
+    full = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    lines = full.stdout.splitlines()
+    assert len(lines) == 100_001 and lines[0] == "_step\tx"
+    with labbook.Api() as api:
+        want = api.run(path).history()["x"].tolist()
+    assert lines[1:] == [f"{i}\t{v!r}" for i, v in enumerate(want)]
+    # `labbook history ... | head -1`: the reader leaves; no traceback, exit 0.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == b"_step\tx\n"
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 0, err
+    assert err == b""
