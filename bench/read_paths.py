@@ -61,14 +61,13 @@ MANY_PROJECT = "many"
 CHUNK = 1_000_000
 
 HISTORY_CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from labbook import Api
 api = Api()
 t0 = time.perf_counter()
 df = api.run(sys.argv[1]).history()
 dt = time.perf_counter() - t0
-print(json.dumps({"call_s": dt, "rows": len(df),
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"call_s": dt, "rows": len(df)}))
 """
 
 
@@ -151,20 +150,38 @@ def build_many(store: Store, n: int) -> None:
 
 
 # ----------------------------------------------------------------------------------- measuring
+TIMER = """
+import json, resource, subprocess, sys, time
+with open(sys.argv[1], "wb") as out:
+    t0 = time.perf_counter()
+    rc = subprocess.call(sys.argv[3:], stdout=out)
+    wall = time.perf_counter() - t0
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+with open(sys.argv[2], "w") as f:
+    json.dump({"wall_s": wall, "rss_mb": rss}, f)
+sys.exit(rc)
+"""
+
+
 def timed(cmd: list[str], env: dict[str, str], stdout: Path) -> dict[str, float]:
-    """Run ``cmd`` to completion; wall seconds and peak RSS (MB) of the child."""
-    with open(stdout, "wb") as out:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
+    """Run ``cmd`` to completion: its wall seconds and peak RSS (MB).
+
+    A small Python process starts it and reads the numbers: a child's peak RSS counts the pages
+    it shares with the process it was forked from until it execs, and that would be this one,
+    which holds the data it just built.
+    """
+    numbers = stdout.with_suffix(".json")
+    proc = subprocess.run(
+        [sys.executable, "-c", TIMER, str(stdout), str(numbers), *cmd],
+        env=env,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
     if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace")
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err[-2000:]}")
-    return {"wall_s": wall, "rss_mb": usage.ru_maxrss / 1024}
+    result: dict[str, float] = json.loads(numbers.read_text())
+    return result
 
 
 def measure(

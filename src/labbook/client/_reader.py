@@ -242,7 +242,7 @@ class RemoteReader:
             params["step_min"] = step_min
         if step_max is not None:
             params["step_max"] = step_max
-        parts: dict[str, list[KeySeries]] = {}
+        parts: dict[str, list[KeySeries]] = {}  # a key's pages, in step order
         cursor: str | None = None
         path = run_path(ref) + "/history"
         while True:
@@ -263,7 +263,10 @@ class RemoteReader:
             cursor = body.get("next_cursor")
             if not cursor:
                 break
-        return {key: _concat(pages) for key, pages in sorted(parts.items())}
+        out: dict[str, KeySeries] = {}
+        for key in sorted(parts):
+            out[key] = _concat(parts.pop(key))  # each key's pages are freed once joined
+        return out
 
     def history_envelope(
         self,
@@ -351,19 +354,26 @@ def _page_series(s: dict[str, Any]) -> KeySeries:
 
 def _concat(pages: list[KeySeries]) -> KeySeries:
     """A key's pages as one series; a typed key whose pages disagree becomes float, else
-    object (what the Store does for a key whose blocks disagree)."""
-    pages = [p for p in pages if len(p.steps)] or pages[:1]
-    if len(pages) == 1:
-        return pages[0]
-    kinds = {p.values.dtype for p in pages if len(p.values)}
-    vals: list[np.ndarray] = [p.values for p in pages]
+    object (what the Store does for a key whose blocks disagree).
+
+    Joined one array at a time, each page's bytes let go once copied: the peak is the pages
+    plus one joined array, not the pages plus all three. ``pages`` is emptied.
+    """
+    kept = [p for p in pages if len(p.steps)] or pages[:1]
+    pages.clear()
+    if len(kept) == 1:
+        return kept[0]
+    kinds = {p.values.dtype for p in kept}
+    cast: Any = None
     if len(kinds) > 1:
-        if all(k.kind in "fiub" for k in kinds):
-            vals = [v.astype(np.float64) for v in vals]
-        else:
-            vals = [v.astype(object) for v in vals]
-    return KeySeries(
-        np.concatenate([p.steps for p in pages]),
-        np.concatenate(vals),
-        np.concatenate([p.times for p in pages]),
-    )
+        cast = np.float64 if all(k.kind in "fiub" for k in kinds) else object
+    steps_l = [p.steps for p in kept]
+    values_l = [p.values if cast is None else p.values.astype(cast) for p in kept]
+    times_l = [p.times for p in kept]
+    kept.clear()
+    steps = np.concatenate(steps_l)
+    steps_l.clear()
+    values = np.concatenate(values_l)
+    values_l.clear()
+    times = np.concatenate(times_l)
+    return KeySeries(steps, values, times)

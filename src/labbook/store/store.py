@@ -308,8 +308,9 @@ class Store(AccountsMixin, RunEditMixin):
         """Messages for the fields of ``filters``/``order`` that no run of the project has (a
         typo'd key otherwise gives an empty or unsorted table and no reason); see ``query.py``.
         """
-        names = fields_of(filters, order)
-        if not names:
+        roots = ("config.", "summary.", "summary_metrics.", "metrics.")
+        names = [n for n in fields_of(filters, order) if n.startswith(roots)]
+        if not names:  # run attributes always exist
             return []
         with self._read() as conn:
             pid = self._project_id(conn, entity, project)
