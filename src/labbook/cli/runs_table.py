@@ -3,9 +3,10 @@
 Which columns, by default: the run's id, name, state and runtime; the config keys whose values
 differ between the listed runs (a key every run shares says nothing about the comparison); and
 the main metrics: numeric summary values, loss- and accuracy-like names first, validation before
-training, never ``_*`` bookkeeping, ``system/*`` samples, counters such as ``epoch`` or media.
-Columns are added in that priority until the terminal width is used; what did not fit is named
-under the table, with ``--columns`` to choose and ``labbook run show`` for one run's every key.
+test before training, never ``_*`` bookkeeping, ``system/*`` samples, counters such as ``epoch``
+or media. Columns are added in priority order (the top metric, the varied config, the other
+metrics) until the terminal width is used; what did not fit is named under the table, with
+``--columns`` to choose and ``labbook run show`` for one run's every key.
 
 Plain aligned text rather than a rich table: 1,000 rows render in milliseconds, and the output
 pipes into other tools unchanged.
@@ -96,7 +97,9 @@ def main_metrics(summaries: Sequence[dict[str, Any]]) -> list[str]:
 
     def rank(k: str) -> tuple[int, int, str]:
         tier = 0 if _HEADLINE.search(k) else 1 if _METRIC.search(k) else 2
-        return tier, 0 if _HELD_OUT.search(k) else 1, k
+        held = _HELD_OUT.search(k)
+        split = 2 if held is None else 0 if held[2].lower().startswith("val") else 1
+        return tier, split, k
 
     return sorted(keys, key=rank)
 
@@ -158,15 +161,17 @@ def choose(runs: Sequence[ApiRun], width: int) -> Layout:
         return _value_column(f"{kind}.{key}", header, [d.get(key) for d in source])
 
     order = (
-        [("summary", k) for k in metric_keys[:2]]
+        [("summary", k) for k in metric_keys[:1]]
         + [("config", k) for k in config_keys]
-        + [("summary", k) for k in metric_keys[2:]]
+        + [("summary", k) for k in metric_keys[1:]]
     )
     used = sum(c.width for c in fixed) + len(GAP) * (len(fixed) - 1)
     shown: dict[str, Column] = {}
     for kind, key in order:
         col = column(kind, key)
         if used + len(GAP) + col.width > width:
+            if kind == "config":
+                continue  # a narrower config key may still fit: they are what the runs differ by
             break
         shown[col.field] = col
         used += len(GAP) + col.width
