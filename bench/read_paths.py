@@ -18,7 +18,9 @@ then times, each in a fresh subprocess (as a user would run it), the median of `
 3. ``labbook runs PROJECT --limit 1000``, stdout to a file (wall time, peak RSS);
 
 over the local store, and again over HTTP against a ``labbook server`` subprocess on the same
-database (``--no-http`` skips that). Peak RSS comes from ``wait4`` on the child.
+database (``--no-http`` skips that; ``--cases`` picks some). Each command's CPU seconds (user +
+system, which a loaded machine inflates less than wall time) and peak RSS are read by a small
+parent process from ``getrusage``.
 
 Targets (issue 9, item 10): history() <= 2 s for 10M points; ``labbook runs --limit 1000`` <= 1 s.
 
@@ -40,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -156,15 +159,19 @@ with open(sys.argv[1], "wb") as out:
     t0 = time.perf_counter()
     rc = subprocess.call(sys.argv[3:], stdout=out)
     wall = time.perf_counter() - t0
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+use = resource.getrusage(resource.RUSAGE_CHILDREN)
 with open(sys.argv[2], "w") as f:
-    json.dump({"wall_s": wall, "rss_mb": rss}, f)
+    json.dump(
+        {"wall_s": wall, "cpu_s": use.ru_utime + use.ru_stime, "rss_mb": use.ru_maxrss / 1024}, f
+    )
 sys.exit(rc)
 """
 
 
 def timed(cmd: list[str], env: dict[str, str], stdout: Path) -> dict[str, float]:
-    """Run ``cmd`` to completion: its wall seconds and peak RSS (MB).
+    """Run ``cmd`` to completion: its wall and CPU (user + system) seconds and peak RSS (MB).
+
+    On a shared machine the CPU seconds move less with the load than the wall time does.
 
     A small Python process starts it and reads the numbers: a child's peak RSS counts the pages
     it shares with the process it was forked from until it execs, and that would be this one,
@@ -184,48 +191,61 @@ def timed(cmd: list[str], env: dict[str, str], stdout: Path) -> dict[str, float]
     return result
 
 
+CASES = ("api_history", "cli_history", "cli_runs")
+
+
 def measure(
-    label: str, env: dict[str, str], tmp: Path, reps: int, points: int, nruns: int
+    label: str,
+    env: dict[str, str],
+    tmp: Path,
+    reps: int,
+    points: int,
+    nruns: int,
+    cases: Sequence[str] = CASES,
 ) -> dict[str, dict[str, float]]:
+    """Median wall seconds and peak RSS of each case (``call_s``: history() alone)."""
     py = sys.executable
     path = f"{USER}/{LONG_PROJECT}/{LONG_RUN}"
     out = tmp / "out.txt"
-    cases: dict[str, list[dict[str, float]]] = {
-        "api_history": [],
-        "cli_history": [],
-        "cli_runs": [],
-    }
+    runs_cmd = [py, "-m", "labbook.cli.main", "runs", f"{USER}/{MANY_PROJECT}", "--limit", "1000"]
+    got: dict[str, list[dict[str, float]]] = {c: [] for c in cases}
     for rep in range(reps):
-        r = timed([py, "-c", HISTORY_CHILD, path], env, out)
-        child = json.loads(out.read_text())
-        assert child["rows"] == points, child
-        cases["api_history"].append({"call_s": child["call_s"], **r})
-        r = timed([py, "-m", "labbook.cli.main", "history", path, KEY], env, out)
-        with open(out, "rb") as f:
-            lines = sum(1 for _ in f)
-        assert lines == points + 1, lines
-        cases["cli_history"].append(r)
-        r = timed(
-            [py, "-m", "labbook.cli.main", "runs", f"{USER}/{MANY_PROJECT}", "--limit", "1000"],
-            env,
-            out,
-        )
-        assert out.read_text().count("run-0") >= min(nruns, 1000), "not every run listed"
-        cases["cli_runs"].append(r)
-        print(
-            f"[{label}] rep {rep + 1}: history() {cases['api_history'][-1]['call_s']:.2f}s "
-            f"(process {cases['api_history'][-1]['wall_s']:.2f}s, "
-            f"{cases['api_history'][-1]['rss_mb']:.0f} MB); "
-            f"labbook history {cases['cli_history'][-1]['wall_s']:.2f}s "
-            f"({cases['cli_history'][-1]['rss_mb']:.0f} MB); "
-            f"labbook runs {cases['cli_runs'][-1]['wall_s']:.2f}s "
-            f"({cases['cli_runs'][-1]['rss_mb']:.0f} MB)",
-            flush=True,
-        )
+        if "api_history" in got:
+            r = timed([py, "-c", HISTORY_CHILD, path], env, out)
+            child = json.loads(out.read_text())
+            assert child["rows"] == points, child
+            got["api_history"].append({"call_s": child["call_s"], **r})
+        if "cli_history" in got:
+            r = timed([py, "-m", "labbook.cli.main", "history", path, KEY], env, out)
+            with open(out, "rb") as f:
+                lines = sum(1 for _ in f)
+            assert lines == points + 1, lines
+            got["cli_history"].append(r)
+        if "cli_runs" in got:
+            r = timed(runs_cmd, env, out)
+            assert out.read_text().count("run-0") >= min(nruns, 1000), "not every run listed"
+            got["cli_runs"].append(r)
+        print(f"[{label}] rep {rep + 1}: " + _line(got, -1), flush=True)
     return {
         name: {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-        for name, rows in cases.items()
+        for name, rows in got.items()
     }
+
+
+def _line(got: dict[str, Any], i: int | None = None) -> str:
+    parts = []
+    for name, label in (
+        ("api_history", "history()"),
+        ("cli_history", "labbook history"),
+        ("cli_runs", "labbook runs"),
+    ):
+        if name not in got:
+            continue
+        r = got[name][i] if i is not None else got[name]
+        process = f"process {r['wall_s']:.2f}s, " if "call_s" in r else ""
+        secs = r.get("call_s", r["wall_s"])
+        parts.append(f"{label} {secs:.2f}s ({process}CPU {r['cpu_s']:.2f}s, {r['rss_mb']:.0f} MB)")
+    return "; ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="1M points, 200 runs")
     parser.add_argument("--no-http", action="store_true", help="local store only")
+    parser.add_argument(
+        "--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}"
+    )
     parser.add_argument("--json", dest="json_out", help="also write the medians to this file")
     args = parser.parse_args(argv)
     if args.quick:
@@ -259,7 +282,10 @@ def main(argv: list[str] | None = None) -> int:
         base["LABBOOK_CONFIG_DIR"] = str(tmp / "config")
         results: dict[str, Any] = {}
         local = dict(base, LABBOOK_DB_URL=db, LABBOOK_ENTITY=USER)
-        results["local"] = measure("local", local, tmp, args.reps, args.points, args.runs)
+        cases = [c for c in args.cases.split(",") if c]
+        if not set(cases) <= set(CASES):
+            parser.error(f"--cases takes {', '.join(CASES)}")
+        results["local"] = measure("local", local, tmp, args.reps, args.points, args.runs, cases)
         if not args.no_http:
             _cli("users", "create", USER, "--admin", "--db", db, env=base)
             key = _cli("keys", "create", USER, "--name", "bench", "--db", db, env=base).split()[0]
@@ -267,24 +293,13 @@ def main(argv: list[str] | None = None) -> int:
             stack.callback(server.stop)
             server.wait_ready(key)
             http = dict(base, LABBOOK_BASE_URL=server.base, LABBOOK_API_KEY=key)
-            results["http"] = measure("http", http, tmp, args.reps, args.points, args.runs)
+            results["http"] = measure("http", http, tmp, args.reps, args.points, args.runs, cases)
         results["loadavg_1m"] = os.getloadavg()[0]
 
     print(f"\nmedians of {args.reps} ({args.points:,} points; {args.runs:,} runs)")
-    print(
-        f"{'':8}{'history() call':>16}{'process':>10}{'RSS':>9}"
-        f"{'labbook history':>17}{'RSS':>9}{'labbook runs':>14}{'RSS':>9}"
-    )
     for where in ("local", "http"):
-        if where not in results:
-            continue
-        r = results[where]
-        print(
-            f"{where:8}{r['api_history']['call_s']:>15.2f}s{r['api_history']['wall_s']:>9.2f}s"
-            f"{r['api_history']['rss_mb']:>6.0f} MB{r['cli_history']['wall_s']:>16.2f}s"
-            f"{r['cli_history']['rss_mb']:>6.0f} MB{r['cli_runs']['wall_s']:>13.2f}s"
-            f"{r['cli_runs']['rss_mb']:>6.0f} MB"
-        )
+        if where in results:
+            print(f"{where:6} {_line(results[where])}")
     if args.json_out:
         Path(args.json_out).write_text(
             json.dumps({"points": args.points, "runs": args.runs, "results": results}, indent=2)
