@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
+import os
+import sys
+import textwrap
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +14,8 @@ import click
 
 from labbook import __version__
 from labbook.cli import auth_cmds, server_cmds
+from labbook.cli._format import duration
+from labbook.cli._format import fmt as _fmt
 from labbook.errors import JournalError, LabbookError
 
 if TYPE_CHECKING:
@@ -30,20 +35,6 @@ def _settings(ctx: click.Context) -> Settings:
         obj["settings"] = Settings(**overrides)
     settings: Settings = obj["settings"]
     return settings
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}" if math.isfinite(v) else str(v)
-    if isinstance(v, dict) and isinstance(v.get("_type"), str):
-        # A logged media value (table, image, plot): its kind and size, not its storage fields.
-        if v["_type"] == "list" and isinstance(v.get("items"), list):
-            return f"<{len(v['items'])} x {v.get('items_type')}>"
-        shape = f" {v['nrows']}x{len(v['columns'])}" if "nrows" in v and "columns" in v else ""
-        return f"<{v['_type']}{shape}>"
-    if isinstance(v, dict | list):
-        return json.dumps(v, default=str)
-    return "" if v is None else str(v)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -207,36 +198,71 @@ def _clean_dry_run(run_dirs: list[Any], settings: Settings, ident: dict[str, Any
 
 @cli.command("runs")
 @click.argument("project")
-@click.option("--filter", "filters", help='JSON filter, e.g. \'{"config.lr": {"$gt": 0.1}}\'.')
-@click.option("--order", default=None, help="Sort field, '-' prefix for descending.")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--filter", "filters", help='JSON filter, e.g. \'{"config.optimizer": "sgd"}\'.')
+@click.option(
+    "--order", default=None, help="Sort field, '-' prefix for descending (-summary.val_accuracy)."
+)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, None))
+@click.option(
+    "--columns",
+    help="Comma-separated columns instead of the default ones: id, name, state, runtime, "
+    "created, tags, group, job_type, notes, config.KEY, summary.KEY.",
+)
 @click.pass_context
 def runs_cmd(
-    ctx: click.Context, project: str, filters: str | None, order: str | None, limit: int
+    ctx: click.Context,
+    project: str,
+    filters: str | None,
+    order: str | None,
+    limit: int,
+    columns: str | None,
 ) -> None:
-    """List a project's runs (PROJECT or ENTITY/PROJECT)."""
-    from rich.console import Console
-    from rich.table import Table
+    """List a project's runs, one line each (PROJECT or ENTITY/PROJECT).
+
+    By default: id, name, state, runtime, the config keys that differ between the runs and the
+    main metrics, as many as fit the terminal. `labbook run show` has one run's every key.
+    """
+    import itertools
+    import shutil
 
     from labbook.api import Api
+    from labbook.cli import runs_table
 
     try:
         flt = json.loads(filters) if filters else None
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"--filter is not JSON: {exc}") from exc
+    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     with Api(_settings(ctx)) as api:
-        runs = list(api.runs(project, filters=flt, order=order, per_page=limit))[:limit]
-        table = Table(title=project)
-        for col in ("id", "name", "state", "created", "config", "summary"):
-            table.add_column(col, overflow="fold")
-        for r in runs:
-            created = r.created_at.strftime("%Y-%m-%d %H:%M:%S") if r.created_at else ""
-            cfg = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.config.items()))
-            summ = ", ".join(
-                f"{k}={_fmt(v)}" for k, v in sorted(r.summary.items()) if not k.startswith("_")
-            )
-            table.add_row(r.id, r.name, r.state, created, cfg, summ)
-        Console().print(table)
+        found = api.runs(project, filters=flt, order=order, per_page=min(limit, 1000))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # said below, once, as a CLI message
+            runs = list(itertools.islice(found, limit))
+        where = f"{found.entity}/{found.project}"
+    if not runs:
+        if found.warnings:
+            raise click.ClickException("\n".join(found.warnings))
+        click.echo(f"No runs in {where}" + (" match the filter." if flt else "."))
+        return
+    for note in found.warnings:
+        click.echo(f"labbook: {note}", err=True)
+    width = shutil.get_terminal_size((120, 24)).columns
+    if wanted:
+        cols = runs_table.named(runs, wanted, where)
+        hidden: list[str] = []
+    else:
+        layout = runs_table.choose(runs, width)
+        cols = layout.columns
+        hidden = layout.hidden_config + layout.hidden_metrics
+    plural = "s" if len(runs) != 1 else ""
+    reached = f" (the --limit of {limit}; there may be more)" if len(runs) == limit else ""
+    lines = [f"{where}: {len(runs)} run{plural}{reached}"]
+    runs_table.render(cols, lines.append)
+    if hidden:
+        names = ", ".join(hidden[:6]) + (f" and {len(hidden) - 6} more" if len(hidden) > 6 else "")
+        note = f"Not shown: {names}. Pick columns with --columns; `labbook run show` has them all."
+        lines.append(textwrap.fill(note, width=max(width, 40)))
+    click.echo("\n".join(lines))
 
 
 @cli.group("run")
@@ -258,10 +284,15 @@ def run_show(ctx: click.Context, path: str) -> None:
         run = api.run(path)
         console = Console()
         console.print(f"[bold]{'/'.join(run.path)}[/bold]  {run.name}  state={run.state}")
+        created = run.created_at.strftime("%Y-%m-%d %H:%M:%S %Z") if run.created_at else ""
         for label, value in (
+            ("created", created),
+            ("runtime", duration(run.runtime)),
+            ("exit code", None if run.exit_code is None else str(run.exit_code)),
+            ("job type", run.job_type),
+            ("group", run.group),
             ("tags", ", ".join(run.tags)),
             ("notes", run.notes),
-            ("group", run.group),
         ):
             if value:
                 console.print(f"{label}: {value}")
@@ -298,12 +329,11 @@ def run_show(ctx: click.Context, path: str) -> None:
 )
 @click.pass_context
 def history_cmd(ctx: click.Context, path: str, key: str, buckets: int | None) -> None:
-    """Print a metric's history (every point) or its envelope (--buckets)."""
+    """Print a metric's history (every point, tab-separated) or its envelope (--buckets)."""
     from labbook.api import Api
-    from labbook.store import RunRef
 
     with Api(_settings(ctx)) as api:
-        ref = RunRef.parse(path, api.default_entity)
+        ref = api.run_ref(path)
         if buckets:
             env = api.reader.history_envelope(ref, key, buckets)
             click.echo("bucket_lo\tfirst_step\tlast_step\tcount\tmin\tmax\tfirst\tlast")
@@ -315,12 +345,53 @@ def history_cmd(ctx: click.Context, path: str, key: str, buckets: int | None) ->
                 )
             return
         series = api.reader.history(ref, [key]).get(key)
-        if series is None or not len(series.steps):
-            raise click.ClickException(f"run {path} has no history for key {key!r}")
+    if series is None or not len(series.steps):
+        raise click.ClickException(f"run {path} has no history for key {key!r}")
+    _write_series(key, series.steps, series.values)
+
+
+HISTORY_CHUNK = 100_000
+
+
+def _write_series(key: str, steps: Any, values: Any) -> None:
+    """``_step<TAB>value`` lines, a chunk of rows per write.
+
+    Floats at full precision: the shortest text that reads back as the same float (the digits of
+    ``repr``; msgspec spells exponents ``1e-8``/``1e16`` and writes ``0.00001`` where repr has
+    ``1e-05``), NaN and ±Inf as ``nan``/``inf``/``-inf``. Numbers are formatted in C by
+    msgspec's JSON encoder, a chunk at a time, and the brackets and commas turned into tabs and
+    newlines: ``repr`` of 10M floats alone took over half a minute. This output is for piping
+    into other tools (``| head`` included: a closed pipe ends it quietly).
+    """
+    import msgspec
+    import numpy as np
+
+    kind = values.dtype.kind
+    encode = msgspec.json.Encoder().encode
+    try:
         click.echo(f"_step\t{key}")
-        # Full precision here: this output is for piping into other tools, not for reading.
-        for s, v in zip(series.steps.tolist(), series.values.tolist(), strict=True):
-            click.echo(f"{s}\t{v!r}" if isinstance(v, float) else f"{s}\t{_fmt(v)}")
+        for lo in range(0, len(steps), HISTORY_CHUNK):
+            hi = lo + HISTORY_CHUNK
+            st, vals = steps[lo:hi].tolist(), values[lo:hi].tolist()
+            if kind in "fiu":
+                if kind == "f":
+                    for i in np.flatnonzero(~np.isfinite(values[lo:hi])).tolist():
+                        vals[i] = repr(vals[i])  # JSON has no NaN: "nan", unquoted below
+                body = encode(list(zip(st, vals, strict=True)))[2:-2]
+                text = body.replace(b"],[", b"\n").replace(b",", b"\t").replace(b'"', b"")
+                click.echo(text + b"\n", nl=False)
+            else:
+                rows = (
+                    f"{s}\t{repr(v) if isinstance(v, float) else _fmt(v)}\n"
+                    for s, v in zip(st, vals, strict=True)
+                )
+                click.echo("".join(rows), nl=False)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `labbook history ... | head`: the reader has what it wanted; no traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise SystemExit(0) from None
 
 
 @cli.command()
@@ -339,6 +410,7 @@ def demo(ctx: click.Context, epochs: int) -> None:
         paths = demo_mod.run_digits(settings, epochs)
         project = demo_mod.DIGITS_PROJECT
         metric = "val_accuracy"
+        example = '{"config.optimizer": "sgd"}'
     else:
         click.echo(
             "Keras/torch/scikit-learn are not installed (pip install 'labbook[examples]' for the "
@@ -347,10 +419,14 @@ def demo(ctx: click.Context, epochs: int) -> None:
         paths = demo_mod.run_spirals(settings)
         project = demo_mod.DEMO_PROJECT
         metric = "val/accuracy"
+        example = '{"config.activation": "relu"}'
     click.echo(f"Logged {len(paths)} runs:")
-    ctx.invoke(runs_cmd, project=paths[0].rsplit("/", 1)[0] if paths else project)
+    where = paths[0].rsplit("/", 1)[0] if paths else project
+    ctx.invoke(runs_cmd, project=where)
     if paths:
-        click.echo(f"\nInspect one:  labbook run show {paths[0]}")
+        click.echo(f"\nCompare:      labbook runs {where} --order -summary.{metric}")
+        click.echo(f"Filter:       labbook runs {where} --filter '{example}'")
+        click.echo(f"Inspect one:  labbook run show {paths[0]}")
         click.echo(f"Its history:  labbook history {paths[0]} {metric}")
 
 

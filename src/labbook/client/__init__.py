@@ -4,8 +4,9 @@ client (the one seam to the network) and the reader that answers like the Store.
 Below both the SDK (whose ``HttpSink`` sends through the client) and ``labbook.api`` (which
 reads through the reader); it imports only the store's value types, never the SDK.
 
-The names load on first use: ``credentials`` is read on every ``init``, and httpx (~0.1 s to
-import) is only needed once a server is configured.
+The names below load on first use: ``labbook.client.credentials`` is read by every training
+process and every ``labbook`` command, and most of them never talk HTTP, so importing it must not
+import httpx (and the reader's numpy and store types) with it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ _WHERE = {
     "RemoteReader": "_reader",
 }
 
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'labbook.client' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"labbook.client.{module}"), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "MSGPACK",
     "Client",
@@ -46,9 +57,3 @@ __all__ = [
     "parse_retry_after",
     "run_path",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,12 +17,14 @@ path extraction and typing have no portable SQL spelling.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Float,
     and_,
     case,
@@ -404,3 +406,124 @@ def parse_time(v: Any, name: str = "time") -> dt.datetime:
             raise ValidationError(f"{name!r}: {v!r} is not an ISO 8601 time") from None
         return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
     raise ValidationError(f"{name!r} takes a datetime, ISO string or unix seconds; got {v!r}")
+
+
+# ----------------------------------------------------------------------- fields no run has
+def fields_of(filters: Any, order: str | Sequence[str] | None) -> list[str]:
+    """The field names ``filters`` and ``order`` refer to, each once, in order of appearance."""
+    out: dict[str, None] = {}
+
+    def walk(flt: Any) -> None:
+        if not isinstance(flt, dict):
+            return
+        for key, value in flt.items():
+            if key in ("$and", "$or") and isinstance(value, list | tuple):
+                for sub in value:
+                    walk(sub)
+            elif isinstance(key, str) and not key.startswith("$"):
+                out[key] = None
+
+    walk(filters)
+    items = [] if order is None else [order] if isinstance(order, str) else list(order)
+    for item in items:
+        if isinstance(item, str) and item.strip("+-"):
+            out[item.lstrip("+-")] = None
+    return list(out)
+
+
+SAMPLE_RUNS = 500
+"""How many of a project's newest runs the key suggestions are drawn from."""
+
+
+def absent_field_notes(
+    conn: Connection, dialect: str, project_id: int, where: str, names: Sequence[str]
+) -> list[str]:
+    """One message per ``config.*``/``summary.*``/``metrics.*`` field of ``names`` that no run of
+    the project has, naming the keys that do exist (closest first).
+
+    A filter on such a field matches nothing (or everything, for ``$ne``), and an order on it
+    orders nothing: without this the user sees an empty or unsorted table and no reason.
+    Run attributes (``state``, ``name``, ...) always exist and are never reported.
+    """
+    notes: list[str] = []
+    known: dict[str, list[str]] = {}
+    cutoff = dt.datetime.now(dt.UTC)
+    for name in names:
+        root, _, rest = name.partition(".")
+        if root in _JSON_ROOTS and rest:
+            f = QueryBuilder(dialect, cutoff).field(name)
+            assert f.json is not None
+            hit = exists().where(runs.c.project_id == project_id, f.json.exists())
+            if conn.execute(select(hit)).scalar():
+                continue
+            label = _JSON_ROOTS[root]
+            if label not in known:
+                known[label] = _json_keys(conn, project_id, label)
+            notes.append(_note(where, name, [f"{label}.{k}" for k in known[label]], label))
+        elif root == "metrics" and rest:
+            key = rest.rpartition(".")[0]
+            mk = metric_keys.alias("mk")
+            hit = exists().where(
+                mk.c.run_pk == runs.c.pk, runs.c.project_id == project_id, mk.c.key == key
+            )
+            if conn.execute(select(hit)).scalar():
+                continue
+            if "metrics" not in known:
+                keys = conn.execute(
+                    select(mk.c.key)
+                    .distinct()
+                    .join(runs, runs.c.pk == mk.c.run_pk)
+                    .where(runs.c.project_id == project_id)
+                    .order_by(mk.c.key)
+                    .limit(2000)
+                ).scalars()
+                known["metrics"] = list(keys)
+            stat = rest.rpartition(".")[2]
+            notes.append(
+                _note(where, name, [f"metrics.{k}.{stat}" for k in known["metrics"]], "metric")
+            )
+    return notes
+
+
+def _json_keys(conn: Connection, project_id: int, column: str) -> list[str]:
+    """The leaf paths of ``column`` across the project's newest runs (media values are leaves)."""
+    rows = conn.execute(
+        select(runs.c[column])
+        .where(runs.c.project_id == project_id)
+        .order_by(runs.c.created_at.desc())
+        .limit(SAMPLE_RUNS)
+    ).scalars()
+    keys: dict[str, None] = {}
+
+    def walk(d: dict[str, Any], prefix: str) -> None:
+        for k, v in d.items():
+            if isinstance(v, dict) and v and "_type" not in v:
+                walk(v, f"{prefix}{k}.")
+            else:
+                keys[f"{prefix}{k}"] = None
+
+    for value in rows:
+        if isinstance(value, dict):
+            walk(value, "")
+    return sorted(keys)
+
+
+def _note(where: str, name: str, existing: list[str], kind: str) -> str:
+    msg = f"no run in {where} has {name}"
+    # Compared without the shared "config."/"summary." prefix, which would make every key close.
+    root = name.partition(".")[0] + "."
+    tails = {k.removeprefix(root): k for k in existing}
+    close = [
+        tails[t]
+        for t in difflib.get_close_matches(name.removeprefix(root), list(tails), n=3, cutoff=0.7)
+    ]
+    if close:
+        msg += f"; did you mean {' or '.join(close)}?"
+    if not existing:
+        return msg + f" (no run there has any {kind} keys)"
+    rest = [k for k in existing if k not in close]
+    shown = rest[:12]
+    more = f", ... ({len(rest) - len(shown)} more)" if len(rest) > len(shown) else ""
+    if shown:
+        msg += f" ({'other ' if close else ''}{kind} keys: {', '.join(shown)}{more})"
+    return msg

@@ -49,7 +49,7 @@ from labbook.store.models import (
     RunInfo,
     RunRef,
 )
-from labbook.store.query import QueryBuilder
+from labbook.store.query import QueryBuilder, absent_field_notes, fields_of
 from labbook.store.runedit import LAST_RUN_AT, RunEditMixin, project_info, project_infos
 from labbook.store.schema import files, history_blocks, history_values, metric_keys, projects, runs
 
@@ -351,6 +351,27 @@ class Store(AccountsMixin, RunEditMixin):
             rows = conn.execute(q).all()
         return [self._run_info(r, entity, project, cutoff) for r in rows]
 
+    def absent_fields(
+        self,
+        entity: str,
+        project: str,
+        *,
+        filters: dict[str, Any] | None = None,
+        order: str | Sequence[str] | None = None,
+    ) -> list[str]:
+        """Messages for the fields of ``filters``/``order`` that no run of the project has (a
+        typo'd key otherwise gives an empty or unsorted table and no reason); see ``query.py``.
+        """
+        roots = ("config.", "summary.", "summary_metrics.", "metrics.")
+        names = [n for n in fields_of(filters, order) if n.startswith(roots)]
+        if not names:  # run attributes always exist
+            return []
+        with self._read() as conn:
+            pid = self._project_id(conn, entity, project)
+            if pid is None:
+                raise ProjectNotFound(f"project {entity}/{project} not found")
+            return absent_field_notes(conn, self.dialect, pid, f"{entity}/{project}", names)
+
     def metric_keys(self, ref: RunRef) -> list[MetricKeyInfo]:
         mk = metric_keys
         with self._read() as conn:
@@ -444,6 +465,111 @@ class Store(AccountsMixin, RunEditMixin):
                     series = KeySeries(series.steps[m], series.values[m], series.times[m])
             out[krow.key] = series
         return out
+
+    def history_page(
+        self,
+        ref: RunRef,
+        keys: Sequence[str] | None = None,
+        *,
+        limit: int,
+        step_min: int | None = None,
+        step_max: int | None = None,
+    ) -> tuple[dict[str, KeySeries], int | None]:
+        """At most ``limit`` distinct steps of :meth:`history` from ``step_min`` on, and the step
+        the next page starts at (None when nothing is left): one page of the REST API's history.
+
+        What is decoded is bounded by the page, not by the rest of the run. Block statistics give
+        a step by which some asked key has ``limit`` points, and only blocks up to it are read;
+        reading every later block for each page made paging a 10M-point series quadratic.
+        """
+        _int_arg(limit, "limit", 1)
+        smin = _opt_step(step_min, "step_min")
+        smax = _opt_step(step_max, "step_max")
+        if isinstance(keys, str):
+            keys = [keys]
+        bound, after = self._page_bound(ref, keys, smin, smax, limit)
+        hi = smax if bound is None else bound
+        series = self.history(ref, keys, step_min=smin, step_max=hi)
+        steps = hist.union_steps([s.steps for s in series.values() if len(s.steps)])
+        if len(steps) > limit:
+            cut = int(steps[limit - 1])
+            for k, s in list(series.items()):
+                if len(s.steps) and s.steps[-1] > cut:
+                    n = int(np.searchsorted(s.steps, cut, side="right"))
+                    series[k] = KeySeries(s.steps[:n], s.values[:n], s.times[:n])
+            return series, int(steps[limit])
+        return series, after
+
+    def _page_bound(
+        self,
+        ref: RunRef,
+        keys: Sequence[str] | None,
+        smin: int | None,
+        smax: int | None,
+        limit: int,
+    ) -> tuple[int | None, int | None]:
+        """(a step by which one of ``keys`` has ``limit`` points from ``smin``, the first step
+        after it that holds data); (None, None) when the rest of the range is under ``limit``."""
+        mk, hb, hv = metric_keys, history_blocks, history_values
+        with self._read() as conn:
+            pk = self._run_pk(conn, ref)
+            q = select(mk.c.id, mk.c.count, mk.c.scalar_count).where(mk.c.run_pk == pk)
+            krows: list[Any] = []
+            if keys is None:
+                krows = list(conn.execute(q))
+            else:
+                for part in blk.chunks(sorted(set(keys))):
+                    krows.extend(conn.execute(q.where(mk.c.key.in_(part))))
+            scalar_ids = [int(r.id) for r in krows if r.scalar_count]
+            other_ids = [int(r.id) for r in krows if r._mapping["count"] > r.scalar_count]
+            spans: list[tuple[int, int]] = []  # (step_lo, step_hi) of every candidate block
+            bounds: list[int] = []
+            for part in blk.chunks(scalar_ids):
+                bq = select(hb.c.key_id, hb.c.step_lo, hb.c.step_hi, hb.c.stride, hb.c.count).where(
+                    hb.c.key_id.in_(part)
+                )
+                if smin is not None:
+                    bq = bq.where(hb.c.step_hi >= smin)
+                if smax is not None:
+                    bq = bq.where(hb.c.step_lo <= smax)
+                seen: dict[int, int] = {}
+                for r in sorted(conn.execute(bq), key=lambda r: (r.key_id, r.step_lo)):
+                    lo, hi, n = int(r.step_lo), int(r.step_hi), int(r._mapping["count"])
+                    spans.append((lo, hi))
+                    if smin is not None and lo < smin:  # only the points from smin on count
+                        if r.stride:
+                            n -= -(-(smin - lo) // int(r.stride))
+                        else:  # an estimate: it only changes how full the page is
+                            n = max(1, n * (hi - smin + 1) // (hi - lo + 1))
+                    before = seen.get(r.key_id, 0)
+                    seen[r.key_id] = before + n
+                    if before < limit <= seen[r.key_id]:
+                        bounds.append(int(r.step_hi))
+            for kid in other_ids:
+                vq = select(hv.c.step).where(hv.c.key_id == kid)
+                if smin is not None:
+                    vq = vq.where(hv.c.step >= smin)
+                if smax is not None:
+                    vq = vq.where(hv.c.step <= smax)
+                nth = conn.execute(vq.order_by(hv.c.step).offset(limit - 1).limit(1)).scalar()
+                if nth is not None:
+                    bounds.append(int(nth))
+            if not bounds:
+                return None, None
+            bound = min(bounds)
+            if smax is not None and bound >= smax:
+                return None, None
+            # A block reaching past the bound may hold bound + 1; else the next data starts where
+            # the first later block or value does.
+            later = [lo if lo > bound else bound + 1 for lo, h in spans if h > bound]
+            for part in blk.chunks(other_ids):
+                vq = select(func.min(hv.c.step)).where(hv.c.key_id.in_(part), hv.c.step > bound)
+                if smax is not None:
+                    vq = vq.where(hv.c.step <= smax)
+                v = conn.execute(vq).scalar()
+                if v is not None:
+                    later.append(int(v))
+        return bound, (min(later) if later else None)
 
     @staticmethod
     def _series(
