@@ -42,10 +42,24 @@ from typing import Any
 WORKER = Path(__file__).with_name("_compare_workers.py")
 ALL_TOOLS = ("labbook", "trackio", "wandb", "baseline", "stack")
 DEFAULT_TOOLS = ("labbook", "trackio", "wandb")
-LOG_TARGET = 5.0
-"""labbook should spend at least this many times less time inside log() than trackio."""
-CPU_TARGET = 4.0
-"""labbook's whole-process CPU should be at least this many times less than trackio's."""
+INIT_TARGET_S = 0.100
+"""``import labbook`` + ``init()`` on the training thread, median (issue 9, item 11)."""
+
+
+def targets(steps: int) -> tuple[float | None, float]:
+    """(trackio/labbook log() time, trackio/labbook process CPU) the run should reach.
+
+    Issue 9, item 11: a seed-sized run (10 epochs x 4 metrics) costs no more CPU than trackio;
+    at 20k steps labbook spends 5x less time in log() and 2.5x less CPU; from 100k steps 4x less
+    CPU (the fixed cost of imports weighs less the longer the run).
+    """
+    if steps <= 1_000:
+        return None, 1.0
+    if steps < 100_000:
+        return 5.0, 2.5
+    return 5.0, 4.0
+
+
 ORPHAN_WAIT_S = 120.0
 
 
@@ -170,6 +184,7 @@ def _ratio(num: float | None, den: float | None) -> float | None:
 
 COLUMNS = (
     # header, field, format
+    ("import+init s", "init_s", ".3f"),
     ("log() total s", "log_total_s", ".3f"),
     ("us/call med", "log_median_us", ".1f"),
     ("us/call p99", "log_p99_us", ".1f"),
@@ -215,6 +230,12 @@ def report(by_tool: dict[str, list[dict[str, Any]]], reps: int, steps: int, keys
         print(f"(includes {orphan_cpu:.2f} s CPU of orphaned descendants reaped by this process)")
 
     base = medians.get("labbook")
+    if base is not None and base["init_s"] is not None:
+        verdict = "MET" if base["init_s"] <= INIT_TARGET_S else "NOT MET"
+        print(
+            f"target import labbook + init() <= {INIT_TARGET_S * 1000:.0f} ms median: "
+            f"{base['init_s'] * 1000:.0f} ms {verdict}"
+        )
     if base is None or base["log_total_s"] is None:
         print("\nno labbook results: ratios and targets need labbook (see --tools).")
         if "trackio" in medians and "wandb" in medians:
@@ -243,15 +264,18 @@ def report(by_tool: dict[str, list[dict[str, Any]]], reps: int, steps: int, keys
             "ratio of medians | median of per-rep ratios (each rep's trackio run beside its "
             "labbook run: drift of a shared machine cancels)"
         )
+        log_target, cpu_target = targets(steps)
         for name, got, paired, target in (
-            ("log() time", log_r, log_p, LOG_TARGET),
-            ("process CPU", cpu_r, cpu_p, CPU_TARGET),
+            ("log() time", log_r, log_p, log_target),
+            ("process CPU", cpu_r, cpu_p, cpu_target),
         ):
+            if target is None:
+                continue
             verdicts = [
                 "MET" if r is not None and r >= target else "NOT MET" for r in (got, paired)
             ]
             print(
-                f"target {name}: trackio/labbook >= {target:.0f}x: {_fmt(got, '.2f')}x "
+                f"target {name}: trackio/labbook >= {target:g}x: {_fmt(got, '.2f')}x "
                 f"{verdicts[0]} | {_fmt(paired, '.2f')}x {verdicts[1]}"
             )
         if "stack" in medians:

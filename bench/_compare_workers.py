@@ -7,7 +7,7 @@ Usage::
 TOOL is ``labbook``, ``trackio`` or ``wandb`` (or ``baseline``: no tracker, ``log()`` is a
 no-op function, which shows the fixed cost of the interpreter, numpy and the loop itself; or
 ``stack``: the baseline plus importing the libraries labbook's logging path is built on, by
-DESIGN.md — SQLAlchemy for the Store, pydantic-settings for Settings, msgspec, PyYAML, psutil —
+DESIGN.md — SQLAlchemy for the Store, msgspec for records, PyYAML for the run's config file —
 which is the least whole-process CPU any labbook run can use).
 
 The worker points every place the tool writes (store, caches, config) into OUTDIR, imports the
@@ -212,8 +212,6 @@ def _baseline(outdir: Path, steps: int, config: dict[str, Any]) -> Adapter:
 
 def _stack(outdir: Path, steps: int, config: dict[str, Any]) -> Adapter:
     import msgspec  # noqa: F401
-    import psutil  # noqa: F401
-    import pydantic_settings  # noqa: F401
     import sqlalchemy  # noqa: F401
     import yaml  # noqa: F401
 

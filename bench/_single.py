@@ -67,7 +67,7 @@ def single(steps: int, keys: int, reps: int = 3) -> None:
             cpu = _cpu() - cpu0
 
             # Ingest rate: replay the journal into an empty store.
-            fresh = settings.model_copy(update={"dir": Path(tmp) / "replay"})
+            fresh = settings.replace(dir=Path(tmp) / "replay")
             Store.open(fresh.resolved_db_url()).close()  # schema creation is not ingest
             rd = next(find_run_dirs([run.journal_dir]))
             rd.acked.unlink()

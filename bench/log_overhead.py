@@ -5,12 +5,15 @@ Two modes:
 * default (in-process, ``_single.py``): 100,000 steps x 10 scalars through labbook.
 * ``--compare`` (``_compare.py``): 20,000 steps x 10 scalars, one finished run, through labbook,
   trackio and wandb (offline), each as its own process, alternating, ``--reps`` times; prints
-  time inside ``log()``, whole-process CPU (children included) and the ratios to labbook.
+  ``import`` + ``init()`` time, time inside ``log()``, whole-process CPU (children included) and
+  the ratios to labbook. ``--seed-run`` compares a seed-sized run instead (10 epochs x 4
+  metrics), where start-up is most of the cost.
 
 Examples::
 
     python bench/log_overhead.py
     python bench/log_overhead.py --compare
+    python bench/log_overhead.py --seed-run --reps 9
     python bench/log_overhead.py --compare --tools trackio,wandb --compare-python /venv/bin/python
 """
 
@@ -38,7 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help=f"rows to log (default {SINGLE_STEPS:,}; {COMPARE_STEPS:,} with --compare)",
     )
-    parser.add_argument("--keys", type=int, default=10, help="scalars per row")
+    parser.add_argument("--keys", type=int, default=None, help="scalars per row (default 10)")
+    parser.add_argument(
+        "--seed-run",
+        action="store_true",
+        help="compare a seed-sized run: 10 epochs x 4 metrics (start-up cost dominates)",
+    )
     parser.add_argument(
         "--tools",
         default="labbook,trackio,wandb",
@@ -62,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", dest="json_out", help="also write raw results to this file")
     args = parser.parse_args(argv)
+    if args.seed_run:
+        args.compare = True
+        args.steps = args.steps or 10
+        args.keys = args.keys or 4
+    args.keys = args.keys or 10
 
     if args.compare:
         import _compare

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import labbook
+from databases import Database
 from labbook.settings import Settings
 
 # S3 fixtures (moto's server), shared by the blob and the server topology tests.
@@ -108,7 +109,7 @@ class LiveServer:
         """Create ``name`` (if needed) and return a new API key for them."""
         from labbook.store import Store
 
-        with Store.open(self.settings.resolved_db_url()) as store:
+        with Store.from_settings(self.settings) as store:
             if store.get_user(name) is None:
                 store.create_user(name)
             return store.create_key(name).key
@@ -127,6 +128,11 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     made: list[LiveServer] = []
 
     def make(**overrides: Any) -> LiveServer:
+        db = overrides.pop("db_url", None)
+        if isinstance(db, Database):  # a test database: its URL and its schema
+            overrides |= db.settings
+        elif db is not None:
+            overrides["db_url"] = db
         settings = Settings(
             dir=tmp_path / f"server{len(made) or ''}", auth=True, host="127.0.0.1", **overrides
         )

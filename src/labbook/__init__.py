@@ -99,7 +99,7 @@ def define_metric(name: str, **kwargs: Any) -> Any:
     return _require_run().define_metric(name, **kwargs)
 
 
-_LAZY_SUBMODULES = frozenset({"keras", "sklearn", "plot"})
+_LAZY_SUBMODULES = frozenset({"integrations", "keras", "sklearn", "plot"})
 
 # The SDK's layers (the Store and SQLAlchemy, pydantic settings, numpy) load on first use, so
 # ``import labbook`` and ``labbook --version`` cost milliseconds, not a second; ``init`` pays once.

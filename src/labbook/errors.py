@@ -36,6 +36,17 @@ class ValidationError(UsageError):
     status = 422
 
 
+class RecordsRefused(ValidationError):
+    """The destination refused records of a batch for good (a limit, a value it cannot store).
+
+    Raised by the SDK's sinks, only for the records they were given: the run, the credentials
+    and the connection were fine, so sending the same batch again would fail forever. The
+    sender isolates the refused records, sets them aside and stores the others.
+    """
+
+    code = "records_refused"
+
+
 class ConfigValueChangeError(UsageError):
     """A config key already holds a different value; pass allow_val_change=True to change it."""
 
@@ -81,6 +92,13 @@ class SinkError(LabbookError):
 
     code = "sink_error"
     status = 503
+
+
+class StorageFull(LabbookError):
+    """The store has no room left (a full disk or quota); this call stored nothing."""
+
+    code = "storage_full"
+    status = 507
 
 
 class AuthenticationError(LabbookError):

@@ -192,3 +192,36 @@ def test_credentials_live_under_the_user_config_directory(
     assert load_credentials(Settings()).keys == {live_server.url: key}
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     assert credentials_path(Settings()) == tmp_path / "xdg" / "labbook" / "credentials.json"
+
+
+def test_login_without_a_host_says_how_to_name_one(tmp_path: Path) -> None:
+    out = CliRunner().invoke(cli, ["login", "lb_somekey"])
+    assert isinstance(out.exception, UsageError)
+    message = str(out.exception)
+    assert "--host" in message and "LABBOOK_BASE_URL" in message
+    assert "refused" not in message and "127.0.0.1" not in message
+    with pytest.raises(UsageError, match="LABBOOK_BASE_URL"):
+        labbook.login(key="lb_somekey")
+    assert not _creds_file(tmp_path).exists()
+
+
+def test_login_prints_the_user_and_the_entity_runs_go_to(live_server: LiveServer) -> None:
+    from labbook.store import Store
+
+    key = live_server.create_user("alice")
+    with Store.open(live_server.settings.resolved_db_url()) as store:
+        store.create_user("bob")
+        store.create_team("vision", "bob")
+        store.set_member("vision", "alice", "member")
+    out = CliRunner().invoke(cli, ["login", key, "--host", live_server.url])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[0] == f"Logged in to {live_server.url} as alice."
+    assert lines[1] == "Runs go to entity alice; your teams: vision (member)."
+    assert lines[2].startswith("Key stored in ")
+    # LABBOOK_BASE_URL is a host too: no --host needed.
+    again = CliRunner().invoke(
+        cli, ["login", key], env={"LABBOOK_BASE_URL": live_server.url, "LABBOOK_ENTITY": "vision"}
+    )
+    assert again.exit_code == 0, again.output
+    assert "Runs go to entity vision (LABBOOK_ENTITY)" in again.output

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import re
+import shlex
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +33,68 @@ def test_version() -> None:
     assert out.exit_code == 0 and labbook.__version__ in out.output
 
 
-def test_runs_table_lists_runs_with_config_and_summary(logged: labbook.Run) -> None:
-    out = CliRunner().invoke(cli, ["runs", "cli"], terminal_width=200)
+def test_runs_table_lists_runs_with_their_main_metrics(logged: labbook.Run) -> None:
+    out = CliRunner().invoke(cli, ["runs", "cli"], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
-    assert logged.id in out.output and "first" in out.output and "finished" in out.output
-    assert "lr=0.1" in out.output and "loss=0.05" in out.output
+    header, _rule, row = out.output.splitlines()[1:4]
+    assert header.split() == ["id", "name", "state", "runtime", "acc", "loss"]
+    assert row.split()[:3] == [logged.id, "first", "finished"]
+    assert row.split()[-2:] == ["0.95", "0.05"]
+
+
+def _sweep(n: int = 4, extra_metrics: int = 40) -> list[str]:
+    """Runs as a sweep leaves them: two varied hyper-parameters, many summary keys."""
+    paths = []
+    s = Settings(capture_console=False)
+    for i in range(n):
+        cfg = {"lr": [0.1, 0.01][i % 2], "batch_size": 32 * (i + 1), "epochs": 3, "seed": 0}
+        with labbook.init(project="sweep", config=cfg, name=f"run-{i}", settings=s) as run:
+            for epoch in range(3):
+                metrics = {f"layer_{j}/grad_norm": float(j) for j in range(extra_metrics)}
+                metrics |= {"epoch": epoch, "loss": 1.0 / (i + epoch + 1), "val_loss": 0.5 + i}
+                metrics |= {"val_accuracy": 0.1 * i, "_internal": 1.0, "system/gpu": 3.0}
+                run.log(metrics)
+            run.summary["preds"] = labbook.Table(columns=["a"], data=[[1]])
+        paths.append(run.path)
+    return paths
+
+
+def test_runs_table_is_one_line_per_run_with_varied_config_and_main_metrics() -> None:
+    _sweep()
+    out = CliRunner().invoke(cli, ["runs", "sweep"], env={"COLUMNS": "100"})
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[0] == "root/sweep: 4 runs"
+    header = lines[1].split()
+    # The varied config (not epochs/seed, which every run shares) and the main metrics,
+    # held-out ones first; never counters, _* bookkeeping, system/* samples or media.
+    assert header[:6] == ["id", "name", "state", "runtime", "lr", "batch_size"]
+    assert header[6:8] == ["val_accuracy", "val_loss"]
+    for absent in ("epochs", "seed", "epoch", "_internal", "system/gpu", "preds"):
+        assert absent not in header
+    rows = lines[3:7]
+    assert [r.split()[1] for r in rows] == ["run-3", "run-2", "run-1", "run-0"]
+    assert all(len(line) <= 100 for line in lines[:7])
+    assert "Not shown:" in out.output and "layer_" in out.output and "--columns" in out.output
+    assert len(lines) <= 10  # not a hundred lines per run
+
+
+def test_runs_columns_option_picks_the_columns() -> None:
+    _sweep(2)
+    out = CliRunner().invoke(
+        cli, ["runs", "sweep", "--columns", "name,config.lr,summary.loss,tags"]
+    )
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[1].split() == ["name", "lr", "loss", "tags"]
+    assert lines[3].split() == ["run-1", "0.01", "0.25"]
+    bad = CliRunner().invoke(cli, ["runs", "sweep", "--columns", "name,config.lrr"])
+    assert bad.exit_code != 0
+    assert "no run listed in root/sweep has config.lrr; did you mean config.lr?" in str(
+        bad.exception
+    )
+    odd = CliRunner().invoke(cli, ["runs", "sweep", "--columns", "colour"])
+    assert "unknown column 'colour'" in str(odd.exception)
 
 
 def test_runs_table_shows_media_by_kind_and_size(tmp_path: Path) -> None:
@@ -41,10 +102,11 @@ def test_runs_table_shows_media_by_kind_and_size(tmp_path: Path) -> None:
     run.log({"preds": labbook.Table(columns=["truth", "guess"], data=[[1, 2], [3, 4], [5, 6]])})
     run.log({"loss": 0.25, "samples": [labbook.Image(np.zeros((2, 2))) for _ in range(3)]})
     run.finish()
-    out = CliRunner().invoke(cli, ["runs", "media"], env={"COLUMNS": "200"})
+    out = CliRunner().invoke(
+        cli, ["runs", "media", "--columns", "summary.preds,summary.loss,summary.samples"]
+    )
     assert out.exit_code == 0, out.output
-    assert "preds=<table 3x2>" in out.output and "loss=0.25" in out.output
-    assert "samples=<3 x image>" in out.output
+    assert out.output.splitlines()[3].split() == ["<table", "3x2>", "0.25", "<3", "x", "image>"]
     assert "sha256" not in out.output  # not the reference's storage fields
 
 
@@ -53,8 +115,27 @@ def test_runs_filter_and_bad_filter(logged: labbook.Run) -> None:
         cli, ["runs", "cli", "--filter", '{"config.lr": {"$gt": 0.5}}'], terminal_width=200
     )
     assert out.exit_code == 0 and logged.id not in out.output
+    assert out.output.strip() == "No runs in root/cli match the filter."
     bad = CliRunner().invoke(cli, ["runs", "cli", "--filter", "{nope"])
     assert bad.exit_code != 0 and "not JSON" in bad.output
+
+
+def test_filter_or_order_on_a_key_no_run_has_says_so(logged: labbook.Run) -> None:
+    out = CliRunner().invoke(cli, ["runs", "cli", "--filter", '{"config.lrr": {"$gt": 0.01}}'])
+    assert out.exit_code == 1
+    assert out.output.startswith(
+        "Error: no run in root/cli has config.lrr; did you mean config.lr?"
+    )
+    order = CliRunner().invoke(cli, ["runs", "cli", "--order", "-summary.los"])
+    assert order.exit_code == 0, order.output
+    assert "labbook: no run in root/cli has summary.los; did you mean summary.loss?" in order.stderr
+    assert logged.id in order.stdout  # the runs are still listed, in the default order
+    metric = CliRunner().invoke(cli, ["runs", "cli", "--order", "metrics.los.min"])
+    assert "no run in root/cli has metrics.los.min; did you mean metrics.loss.min?" in (
+        metric.stderr
+    )
+    fine = CliRunner().invoke(cli, ["runs", "cli", "--order", "-summary.loss", "--filter", "{}"])
+    assert fine.exit_code == 0 and fine.stderr == ""
 
 
 def test_run_show_and_history(logged: labbook.Run) -> None:
@@ -130,7 +211,7 @@ def test_sync_reports_progress_through_the_journal(
 @pytest.mark.slow
 def test_demo_logs_the_digits_experiment_and_prints_it() -> None:
     pytest.importorskip("keras")
-    out = CliRunner().invoke(cli, ["demo", "--epochs", "1"], terminal_width=200)
+    out = CliRunner().invoke(cli, ["demo", "--epochs", "1"], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
     with Api() as api:
         runs = list(api.runs("digits"))
@@ -143,6 +224,26 @@ def test_demo_logs_the_digits_experiment_and_prints_it() -> None:
         assert {c["activation"] for c in cfgs} == {"relu", "tanh"}
         assert all(0.0 <= r.summary["val_accuracy"] <= 1.0 for r in runs)
     assert "Logged 5 runs" in out.output
+    # The compact table: a line per run with what differs and the main metrics.
+    table = out.output.split("Logged 5 runs:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    header = table[1].split()
+    for key in ("batch_size", "filters", "optimizer", "learning_rate", "activation"):
+        assert key in header, header
+    assert "val_accuracy" in header and "epochs" not in header
+    assert len(table) <= 9, table
+    # The README's examples use keys these runs have: no "no run has" note, runs found.
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    call = re.search(r"api\.runs\(\"digits\", filters=(\{.*?\}), order=\"(.*?)\"\)", readme)
+    assert call is not None
+    with warnings.catch_warnings(), Api() as api:
+        warnings.simplefilter("error")
+        found = api.runs("digits", filters=ast.literal_eval(call[1]), order=call[2])
+        assert len(found) >= 1
+    cmd = re.search(r"^labbook runs digits (.*)$", readme, re.MULTILINE)
+    assert cmd is not None
+    listed = CliRunner().invoke(cli, ["runs", "digits", *shlex.split(cmd[1])])
+    assert listed.exit_code == 0 and listed.stderr == "", listed.output
+    assert "digits: 1 run" in listed.stdout  # the one sgd run of the five
 
 
 def test_spirals_fallback_logs_runs() -> None:
@@ -155,3 +256,46 @@ def test_spirals_fallback_logs_runs() -> None:
     assert all(r.state == "finished" for r in runs)
     assert [r.config["batch_size"] for r in runs] == [64, 16]
     assert all(len(r.history()) == 3 for r in runs)
+
+
+def _long_run(n: int) -> str:
+    from labbook import records as rk
+    from labbook.store import RunRef, Store
+
+    ref = RunRef("root", "long", "r1")
+    values = np.random.default_rng(0).standard_normal(n)
+    with Store.open(Settings().resolved_db_url()) as store:
+        header = {"t": rk.RUN, "seq": 1, "id": "r1", "project": "long", "entity": "root"}
+        header |= {"name": None, "tags": [], "notes": None, "group": None, "job_type": None}
+        store.ingest(ref, [header | {"config": {}, "started_at": 1e9}])
+        rows = [
+            {"t": rk.HISTORY, "seq": i + 2, "step": i, "ts": 1e9 + i, "rt": i, "d": {"x": v}}
+            for i, v in enumerate(values.tolist())
+        ]
+        store.ingest(ref, rows)
+    return "root/long/r1"
+
+
+def test_history_of_a_long_series_is_every_point_and_stops_quietly_at_a_closed_pipe() -> None:
+    import subprocess
+    import sys
+
+    path = _long_run(100_000)
+    cmd = [sys.executable, "-m", "labbook.cli.main", "history", path, "x"]
+    full = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    lines = full.stdout.splitlines()
+    assert len(lines) == 100_001 and lines[0] == "_step\tx"
+    with labbook.Api() as api:
+        want = api.run(path).history()["x"].tolist()
+    got = [line.split("\t") for line in lines[1:]]
+    assert [int(s) for s, _ in got] == list(range(100_000))
+    assert [float(v) for _, v in got] == want  # every float exactly
+    # `labbook history ... | head -1`: the reader leaves; no traceback, exit 0.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == b"_step\tx\n"
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 0, err
+    assert err == b""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -120,19 +121,21 @@ def test_breast_cancer_sklearn(tmp_path: Path) -> None:
     assert len(recall) == 19 and (recall[:-1] >= recall[1:]).all()  # recall falls as the bar rises
 
 
-@pytest.mark.slow
-def test_analysis_notebook_runs_against_logged_runs(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
-    _run("breast_cancer_sklearn.py", "--C", "0.1", tmp_path=tmp_path)
-    _run("breast_cancer_sklearn.py", "--C", "10", tmp_path=tmp_path)
+def _run_notebook(tmp_path: Path, project: str) -> list[str]:
+    """The notebook's code cells as one script against the store in ``tmp_path``; its output
+    ends with the number of runs and the categories of its last chart (or None)."""
     nb = json.loads((EXAMPLES / "notebooks" / "analysis.ipynb").read_text())
     code = "\n\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     script = tmp_path / "notebook.py"
-    script.write_text("import matplotlib\nmatplotlib.use('Agg')\n" + code + "\nprint(len(df))\n")
+    script.write_text(
+        "import matplotlib\nmatplotlib.use('Agg')\n"
+        + code
+        + "\nprint(len(df))\nprint(globals().get('categories'))\n"
+    )
     env = {
         **os.environ,
         "LABBOOK_DIR": str(tmp_path / "data"),
-        "LABBOOK_NOTEBOOK_PROJECT": "breast-cancer",
+        "LABBOOK_NOTEBOOK_PROJECT": project,
     }
     out = subprocess.run(
         [sys.executable, str(script)],
@@ -143,4 +146,43 @@ def test_analysis_notebook_runs_against_logged_runs(tmp_path: Path) -> None:
         timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.strip().splitlines()[-1] == "2"
+    return out.stdout.strip().splitlines()
+
+
+@pytest.mark.slow
+def test_analysis_notebook_runs_against_logged_runs(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    _run("breast_cancer_sklearn.py", "--C", "0.1", tmp_path=tmp_path)
+    _run("breast_cancer_sklearn.py", "--C", "10", tmp_path=tmp_path)
+    lines = _run_notebook(tmp_path, "breast-cancer")
+    assert lines[-2] == "2"
+
+
+@pytest.mark.slow
+def test_analysis_notebook_runs_against_runs_without_config(tmp_path: Path) -> None:
+    """Runs logged without a config (or without the charted key) and a project where no run has
+    a config: the notebook shows what there is. A missing config value is "(not set)" on the
+    chart, never NaN: pandas 3's ``astype(str)`` keeps NaN, and matplotlib rejects it."""
+    import labbook
+
+    pytest.importorskip("matplotlib")
+    settings = Settings(dir=tmp_path / "data", capture_requirements=False, system_metrics=False)
+    for config, acc in (({"batch_size": 32, "lr": 0.1}, 0.5), ({"lr": 0.2}, 0.6), (None, 0.7)):
+        run = labbook.init(project="mixed", config=config, settings=settings)
+        for epoch in range(3):
+            run.log({"val_accuracy": acc + 0.01 * epoch, "epoch": epoch})
+        run.finish()
+    for loss in (0.7, 0.5):
+        run = labbook.init(project="bare", settings=settings)
+        run.log({"loss": loss})
+        run.finish()
+
+    lines = _run_notebook(tmp_path, "mixed")
+    assert lines[-2] == "3"
+    categories = lines[-1]
+    assert "nan" not in categories.lower()
+    assert sorted(ast.literal_eval(categories)) == ["(not set)", "(not set)", "32"]
+
+    lines = _run_notebook(tmp_path, "bare")
+    assert lines[-2:] == ["2", "None"]
+    assert "This needs runs with a config value" in "\n".join(lines)

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from labbook.sdk import capture
-from labbook.sdk.capture import ConsoleCapture, git_state, requirements, system_metadata
+from labbook.sdk import capture, console
+from labbook.sdk.capture import git_state, requirements, system_metadata
+from labbook.sdk.console import ConsoleCapture
 
 HAS_GIT = subprocess.run(["git", "--version"], capture_output=True).returncode == 0
 needs_git = pytest.mark.skipif(not HAS_GIT, reason="git not installed")
@@ -490,7 +491,7 @@ TQDM_SCRIPT = textwrap.dedent(
 
     from tqdm import tqdm
 
-    # Loaded by path: the test is about capture.py, not about importing all of labbook.
+    # Loaded by path: the test is about console.py, not about importing all of labbook.
     spec = importlib.util.spec_from_file_location("capture_under_test", sys.argv[2])
     capture = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(capture)
@@ -511,7 +512,7 @@ def test_console_real_tqdm_keeps_final_bar_only(tmp_path: Path) -> None:
     pytest.importorskip("tqdm")
     log = tmp_path / "output.log"
     proc = subprocess.run(
-        [sys.executable, "-c", TQDM_SCRIPT, str(log), capture.__file__],
+        [sys.executable, "-c", TQDM_SCRIPT, str(log), console.__file__],
         capture_output=True,  # bytes: text mode would turn every \r into \n
         timeout=60,
         check=True,

@@ -135,7 +135,8 @@ def test_sigkill_then_sync_recovers_everything_journaled(tmp_path: Path) -> None
         text=True,
         timeout=120,
     )
-    assert out.returncode == 0, out.stderr
+    # A kill in the middle of a write leaves a torn tail: reported (exit 1), never cut.
+    assert out.returncode == (1 if "torn tail" in out.stdout else 0), out.stdout + out.stderr
     assert "crashed" in out.stdout
     with Api(settings) as api:
         run = api.run("crashy/crash001")
@@ -151,7 +152,7 @@ def test_sigkill_then_sync_recovers_everything_journaled(tmp_path: Path) -> None
         text=True,
         timeout=120,
     )
-    assert again.returncode == 0 and "0 new records" in again.stdout
+    assert again.returncode == out.returncode and "0 new records" in again.stdout
     with Api(settings) as api:
         assert api.run("crashy/crash001").last_seq == seq_before
         assert len(api.run("crashy/crash001").history(["i"])) == len(journaled)
@@ -257,8 +258,9 @@ def test_finish_fsyncs_the_journal(settings: Settings, monkeypatch: pytest.Monke
 
 
 def test_acked_offset_is_persisted_and_resumed_from(tmp_path: Path, settings: Settings) -> None:
-    """The sender records how far the sink has stored; a later sync starts there, even into a
-    destination that reports holding nothing (so only the acked file can have told it)."""
+    """The sender records how far the sink has stored; a later sync into the same destination
+    starts there. A destination holding less than that (the run went to the local store, the
+    sync goes elsewhere: a server) gets the whole journal: the acked file is another one's."""
     import json
 
     run = labbook.init(project="p", settings=settings)
@@ -269,7 +271,9 @@ def test_acked_offset_is_persisted_and_resumed_from(tmp_path: Path, settings: Se
     acked = json.loads(rd.acked.read_text())
     last_seq = [seq for _, seq, _ in read_records(rd.journal)][-1]
     assert (acked["seq"], acked["offset"]) == (last_seq, rd.journal.stat().st_size)
+    assert sync_run(rd, settings).sent == 0  # all acked already
     elsewhere = Settings(dir=tmp_path / "elsewhere", capture_requirements=False)
-    assert sync_run(rd, elsewhere).sent == 0  # all acked already
+    assert sync_run(rd, elsewhere).sent == last_seq  # holds nothing: everything
+    assert sync_run(rd, elsewhere).sent == 0  # now acked there
     rd.acked.unlink()
-    assert sync_run(rd, elsewhere).sent == last_seq  # without it: everything again
+    assert sync_run(rd, elsewhere).sent == 0  # without it: the store's own last seq says

@@ -386,7 +386,7 @@ def test_writer_writes_bytes_before_journaling_the_file_record(tmp_path: Path) -
     journal = run_dir / "run.lbj"
     seen: list[bool] = []
 
-    def on_flush(end: int, recs: list[dict[str, Any]]) -> None:
+    def on_flush(start: int, end: int, recs: list[dict[str, Any]]) -> None:
         for r in recs:
             seen.append((run_dir / "files" / r["path"]).is_file() and "_bytes" not in r)
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 import labbook
-from databases import database
+from databases import Database, database
 from s3server import free_port
 
 pytestmark = pytest.mark.slow
@@ -47,20 +47,21 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _start_server(tmp_path: Path, db: str, **env_extra: str) -> Iterator[ServerProc]:
+def _start_server(tmp_path: Path, db: Database, **env_extra: str) -> Iterator[ServerProc]:
     env = {
         **os.environ,
+        **db.env,
         "LABBOOK_DIR": str(tmp_path / "server-data"),
         "LABBOOK_AUTH": "true",
         **env_extra,
     }
-    made = _cli(env, "users", "create", "alice", "--db", db)
+    made = _cli(env, "users", "create", "alice")
     assert made.returncode == 0, made.stderr
-    keyed = _cli(env, "keys", "create", "alice", "--db", db)
+    keyed = _cli(env, "keys", "create", "alice")
     assert keyed.returncode == 0, keyed.stderr
     port = free_port()
     log = tmp_path / "server.log"
-    args = [sys.executable, "-m", "labbook.cli.main", "server", "--port", str(port), "--db", db]
+    args = [sys.executable, "-m", "labbook.cli.main", "server", "--port", str(port)]
     with open(log, "ab") as out:
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}"
@@ -75,7 +76,7 @@ def _start_server(tmp_path: Path, db: str, **env_extra: str) -> Iterator[ServerP
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise AssertionError(f"labbook server did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield ServerProc(url, keyed.stdout.strip().splitlines()[-1], db, log)
+        yield ServerProc(url, keyed.stdout.strip().splitlines()[-1], db.url, log)
     finally:
         proc.terminate()
         try:
@@ -238,11 +239,13 @@ def test_a_record_the_server_refuses_is_set_aside_live_and_the_run_completes(
     [rejected] = [json.loads(ln) for ln in (run_dir / "rejected.jsonl").read_text().splitlines()]
     assert rejected["t"] == "h" and rejected["key"] == "text"
     assert "larger than" in rejected["reason"]
-    # `labbook sync` afterwards completes: nothing new, the set-aside record reported.
+    # `labbook sync` afterwards completes: nothing new to store, the set-aside record reported
+    # (and the status says not everything is stored).
     env["LABBOOK_DIR"] = str(tmp_path / "data")
     synced = _cli({**os.environ, **env}, "sync", str(run_dir))
-    assert synced.returncode == 0, synced.stderr
-    assert "0 record(s) refused and set aside now, 1 earlier" in synced.stderr
+    assert synced.returncode == 1, synced.stdout + synced.stderr
+    assert "0 new records" in synced.stdout and "finished" in synced.stdout
+    assert "1 record(s) refused by the destination (0 by this sync)" in synced.stdout
 
 
 OLD_TRAIN = textwrap.dedent(
@@ -297,7 +300,7 @@ def test_labbook_sync_of_an_old_poisoned_journal_completes(
         env |= {"LABBOOK_BASE_URL": pg_server.url, "LABBOOK_API_KEY": pg_server.key}
     synced = _cli(env, "sync", run_dir)
     assert synced.returncode == 1, synced.stdout + synced.stderr
-    assert "3 record(s) refused and set aside now" in synced.stderr
+    assert "3 record(s) refused by the destination (3 by this sync)" in synced.stdout
     assert len(synced.stdout + synced.stderr) < 2000  # no 10 KB key printed
     assert "finished" in synced.stdout
     if target == "postgres_server":
@@ -312,5 +315,6 @@ def test_labbook_sync_of_an_old_poisoned_journal_completes(
     assert config == {"lr": 0.1, "later": 1}
     assert steps == [i for i in range(20) if i not in (5, 6, 7)]
     again = _cli(env, "sync", run_dir)
-    assert again.returncode == 0, again.stderr
-    assert "0 record(s) refused and set aside now, 3 earlier" in again.stderr
+    assert again.returncode == 1, again.stderr
+    assert "0 new records" in again.stdout
+    assert "3 record(s) refused by the destination (0 by this sync)" in again.stdout

@@ -24,7 +24,7 @@ from labbook.errors import AuthenticationError, SinkError
 from labbook.sdk.journal import JournalWriter, RunDir, read_records
 from labbook.sdk.sender import REJECTED_NAME, Sender
 from labbook.sdk.sinks import LocalSink
-from labbook.sdk.sync import sync_run
+from labbook.sdk.sync import SyncFailed, sync_run
 from labbook.settings import Settings
 from labbook.store import RunRef, Store
 
@@ -127,8 +127,8 @@ def _assert_stored_except_refused(store: Store, run_dir: RunDir) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    with database(request.param, tmp_path) as url:
-        s = Store.open(url)
+    with database(request.param, tmp_path) as db:
+        s = db.open()
         yield s
         s.close()
 
@@ -149,7 +149,7 @@ def test_sync_sets_refused_records_aside_and_stores_the_rest_in_order(
     _assert_stored_except_refused(store, run_dir)
     # Again: nothing new to send, nothing refused twice, the file is not appended to.
     again = sync_run(run_dir, settings, sink=_local_sink(store, run_dir, tmp_path))
-    assert (again.sent, again.rejected, again.rejected_before) == (0, 0, result.rejected)
+    assert (again.sent, again.rejected, again.rejected_total) == (0, 0, result.rejected)
     assert len(_rejected(run_dir)) == result.rejected
 
 
@@ -254,21 +254,26 @@ def test_auth_failures_are_retried_not_set_aside(live_server: LiveServer, tmp_pa
     run_dir = _old_journal(tmp_path / "run", [_row(0, {"loss": 1.0})])
     live_server.create_user("alice")
     settings = Settings(dir=tmp_path / "data", base_url=live_server.url, api_key="lb_" + "x" * 48)
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(SyncFailed) as failed:
         sync_run(run_dir, settings)
+    assert isinstance(failed.value.__cause__, AuthenticationError)
     assert not (run_dir.path / REJECTED_NAME).exists()
     assert run_dir.read_acked()[0] == 0
 
 
-def test_labbook_sync_reports_refused_records_and_exits_1_once(tmp_path: Path) -> None:
+def test_labbook_sync_reports_refused_records(tmp_path: Path) -> None:
+    """Refused records are not stored, so sync says so (and exits 1, as for any record it could
+    not store) every time; it stores everything else, once."""
     run_dir = _old_journal(tmp_path / "run", _poisoned_rows())
     runner = CliRunner()
     first = runner.invoke(cli, ["--dir", str(tmp_path / "data"), "sync", str(run_dir.path)])
     n = len(_bad_seqs(run_dir))
     assert first.exit_code == 1, first.output
-    assert f"{n} record(s) refused and set aside now, 0 earlier" in first.output
+    assert "finished" in first.output
+    assert f"{n} record(s) refused by the destination ({n} by this sync)" in first.output
     assert str(run_dir.path / REJECTED_NAME) in first.output
     assert "k" * 100 not in first.output  # no 10 KB key on the terminal
     again = runner.invoke(cli, ["--dir", str(tmp_path / "data"), "sync", str(run_dir.path)])
-    assert again.exit_code == 0, again.output
-    assert f"0 record(s) refused and set aside now, {n} earlier" in again.output
+    assert again.exit_code == 1, again.output
+    assert "0 new records" in again.output
+    assert f"{n} record(s) refused by the destination (0 by this sync)" in again.output

@@ -43,5 +43,5 @@ def any_server(
     request: pytest.FixtureRequest, tmp_path: Path, make_server: Callable[..., Server]
 ) -> Iterator[Server]:
     """The app over SQLite and (where configured) PostgreSQL."""
-    with database(request.param, tmp_path) as url:
-        yield make_server(url)
+    with database(request.param, tmp_path) as db:
+        yield make_server(**db.settings)

@@ -10,14 +10,15 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from databases import Database
 from databases import database as shared_database
 from labbook.store import Store
 
 
 @contextmanager
-def database(backend: str, directory: Path) -> Iterator[str]:
-    with shared_database(backend, directory, "server") as url:
-        yield url
+def database(backend: str, directory: Path) -> Iterator[Database]:
+    with shared_database(backend, directory, "server") as db:
+        yield db
 
 
 class Server:

@@ -66,6 +66,16 @@ def test_entrypoint_without_a_key_just_runs_the_command(tmp_path: Path) -> None:
     assert out.returncode == 0 and marker.exists()
 
 
+def test_the_postgres_extra_brings_the_driver_the_server_uses() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(
+        d.startswith("psycopg[binary]") for d in project["optional-dependencies"]["postgres"]
+    )
+    assert "pip install 'labbook[postgres]'" in (ROOT / "README.md").read_text()
+
+
 def test_compose_describes_the_tested_topology() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]

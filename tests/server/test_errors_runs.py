@@ -166,3 +166,28 @@ def test_nul_characters_are_bad_input_not_a_server_fault(any_server: Server) -> 
         error(attempts[what], 422, "validation_error")
     # Nothing already stored was lost on the way.
     assert any_server.get(f"{runs}/r1", headers=h).json()["id"] == "r1"
+
+
+def test_deep_filter_and_order_paths_are_refused_by_a_depth_limit(any_server: Server) -> None:
+    """A config/summary path deeper than ``MAX_FIELD_DEPTH`` segments is a 422 naming the field
+    (shortened), on both databases; PostgreSQL answered 500 ("cannot pass more than 100
+    arguments to a function") from 99 segments. The limit itself still works."""
+    from labbook.store.query import MAX_FIELD_DEPTH
+
+    s = any_server
+    h = s.user("alice")
+    s.put(P + "/runs/r1", headers=h)
+    deep = "config." + ".".join(["a"] * 99)
+    msg = error(s.get(P + "/runs", params={"filters": json.dumps({deep: 1})}, headers=h), 422)
+    assert "deeper than" in msg and str(MAX_FIELD_DEPTH) in msg and "config.a.a" in msg
+    assert len(msg) < 300  # the field is shortened, not echoed whole
+    error(s.get(P + "/runs", params={"order": "-" + deep}, headers=h), 422, "validation_error")
+    nested = {"$or": [{"summary." + ".".join(["b"] * 150): {"$gt": 1}}]}
+    error(s.get(P + "/runs", params={"filters": json.dumps(nested)}, headers=h), 422)
+    at_limit = "config." + ".".join(["a"] * MAX_FIELD_DEPTH)
+    over = "config." + ".".join(["a"] * (MAX_FIELD_DEPTH + 1))
+    for field in (at_limit, "summary." + ".".join(["x"] * MAX_FIELD_DEPTH)):
+        ok = s.get(P + "/runs", params={"filters": json.dumps({field: {"$gte": 1}})}, headers=h)
+        assert ok.status_code == 200 and ok.json()["items"] == [], ok.text
+        assert s.get(P + "/runs", params={"order": field}, headers=h).status_code == 200
+    error(s.get(P + "/runs", params={"filters": json.dumps({over: 1})}, headers=h), 422)

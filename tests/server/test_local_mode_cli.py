@@ -35,11 +35,15 @@ def test_local_mode_acts_as_local_admin(make_server: Any, tmp_path: Path) -> Non
     assert [p["name"] for p in s.get("/projects?entity=ada").json()["items"]] == ["p"]
 
 
-def test_auth_default_follows_the_bind_address() -> None:
-    assert Settings(host="127.0.0.1").auth_enabled() is False
-    assert Settings(host="::1").auth_enabled() is False
-    assert Settings(host="0.0.0.0").auth_enabled() is True
-    assert Settings(host="127.0.0.1", auth=True).auth_enabled() is True
+def test_auth_default_on_a_fresh_database_follows_the_bind_address(tmp_path: Path) -> None:
+    """On a database without credentials (see test_auth_mode.py for one with them)."""
+    for host, on in [("127.0.0.1", False), ("::1", False), ("localhost", False), ("0.0.0.0", True)]:
+        app = create_app(Settings(dir=tmp_path / host, host=host))
+        assert app.state.auth.enabled() is on, host
+        app.state.store.close()
+    app = create_app(Settings(dir=tmp_path / "on", host="127.0.0.1", auth=True))
+    assert app.state.auth.enabled() is True
+    app.state.store.close()
 
 
 def test_auth_off_on_a_public_address_is_refused(tmp_path: Path) -> None:

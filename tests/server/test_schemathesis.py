@@ -26,9 +26,9 @@ def test_no_server_errors(tmp_path: Path, backend: str, auth: bool) -> None:
     # Local mode: every request is the admin, so generated requests reach the deep code paths;
     # with auth on they are anonymous and exercise the permission checks. PostgreSQL refuses
     # some values SQLite stores (NUL in text), so the deep paths run on it too.
-    with database(backend, tmp_path) as url:
+    with database(backend, tmp_path) as db:
         _check_openapi_operations(
-            Settings(dir=tmp_path, auth=auth, host="127.0.0.1", entity="ada", db_url=url)
+            Settings(dir=tmp_path, auth=auth, host="127.0.0.1", entity="ada", **db.settings)
         )
 
 

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +21,8 @@ import httpx
 import msgspec
 import numpy as np
 import pytest
-import sqlalchemy as sa
 
+from databases import postgres_database
 from s3server import free_port
 
 PG = os.environ.get("LABBOOK_TEST_POSTGRES_URL")
@@ -36,18 +35,10 @@ API = "/api/v1"
 
 @pytest.fixture
 def pg_database() -> Iterator[str]:
-    """A database of its own: the replicas run migrations there like a fresh deployment."""
-    assert PG
-    name = "lbtopo_" + uuid.uuid4().hex[:10]
-    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.make_url(PG).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    """A database of its own: the replicas run migrations there like a fresh deployment (in the
+    default ``labbook`` schema)."""
+    with postgres_database() as url:
+        yield url
 
 
 class Replica:

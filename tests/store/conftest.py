@@ -14,33 +14,33 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from databases import database
+from databases import Database, database
 from labbook.store import RunRef, Store
 
 BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(params=BACKENDS)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with database(request.param, tmp_path) as url:
-        yield url
+def store_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    with database(request.param, tmp_path) as db:
+        yield db
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def module_store_url(
+def module_store_db(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+) -> Iterator[Database]:
     """One database for a whole module of read-only tests."""
-    with database(request.param, tmp_path_factory.mktemp("store")) as url:
-        yield url
+    with database(request.param, tmp_path_factory.mktemp("store")) as db:
+        yield db
 
 
 @pytest.fixture
-def make_store(store_url: str) -> Iterator[Callable[..., Store]]:
+def make_store(store_db: Database) -> Iterator[Callable[..., Store]]:
     opened: list[Store] = []
 
     def make(crash_after: float = 300.0) -> Store:
-        s = Store.open(store_url, crash_after=crash_after)
+        s = store_db.open(crash_after=crash_after)
         opened.append(s)
         return s
 

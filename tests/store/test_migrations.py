@@ -16,7 +16,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from databases import database
+from databases import Database, database
 from labbook.store import RunRef, Store
 from labbook.store.engine import (
     HEAD_REVISION,
@@ -44,14 +44,14 @@ TABLES = {
 }
 
 
-def test_upgrade_from_empty_matches_schema(store_url: str) -> None:
-    bare = Store(store_url)  # engine only: nothing created yet
+def test_upgrade_from_empty_matches_schema(store_db: Database) -> None:
+    bare = store_db.bare()  # engine only: nothing created yet
     try:
         assert not TABLES & set(sa.inspect(bare.engine).get_table_names())
         assert current_revision(bare.engine) is None
     finally:
         bare.close()
-    store = Store(store_url)
+    store = store_db.bare()
     try:
         upgrade(store.engine, create_fresh=False)  # replay every migration
         assert current_revision(store.engine) == head_revision() == HEAD_REVISION
@@ -91,10 +91,10 @@ def test_fresh_database_is_created_as_the_migrations_build_it(
     """``Store.open`` on an empty database creates the declared tables and stamps head instead
     of replaying the migrations (no Alembic import); the result is the replayed schema."""
     with (
-        database(backend, tmp_path, "replayed") as replayed_url,
-        database(backend, tmp_path, "created") as created_url,
+        database(backend, tmp_path, "replayed") as replayed_db,
+        database(backend, tmp_path, "created") as created_db,
     ):
-        replayed = Store(replayed_url)
+        replayed = replayed_db.bare()
         upgrade(replayed.engine, create_fresh=False)
         real_import = builtins.__import__
 
@@ -103,7 +103,7 @@ def test_fresh_database_is_created_as_the_migrations_build_it(
             return real_import(name, *args, **kwargs)
 
         monkeypatch.setattr(builtins, "__import__", no_alembic)
-        created = Store.open(created_url)
+        created = created_db.open()
         monkeypatch.undo()
         try:
             assert stored_revision(created.engine) == current_revision(created.engine) == "0002"
@@ -117,8 +117,8 @@ def test_fresh_database_is_created_as_the_migrations_build_it(
             replayed.close()
 
 
-def test_downgrade_then_upgrade(store_url: str, ref: RunRef, journal: Any) -> None:
-    store = Store.open(store_url)
+def test_downgrade_then_upgrade(store_db: Database, ref: RunRef, journal: Any) -> None:
+    store = store_db.open()
     try:
         store.ingest(ref, [journal.run()])
         with store.engine.begin() as conn:
@@ -126,7 +126,7 @@ def test_downgrade_then_upgrade(store_url: str, ref: RunRef, journal: Any) -> No
         assert not TABLES & set(sa.inspect(store.engine).get_table_names())
     finally:
         store.close()
-    store = Store.open(store_url)
+    store = store_db.open()
     try:
         assert store.projects() == []
         assert store.ingest(ref, [journal.run()]) == 2
@@ -134,10 +134,10 @@ def test_downgrade_then_upgrade(store_url: str, ref: RunRef, journal: Any) -> No
         store.close()
 
 
-def test_reopen_keeps_data(store_url: str, ref: RunRef, journal: Any) -> None:
-    with Store.open(store_url) as s:
+def test_reopen_keeps_data(store_db: Database, ref: RunRef, journal: Any) -> None:
+    with store_db.open() as s:
         s.ingest(ref, journal.rows(3, x=float))
-    with Store.open(store_url) as s:
+    with store_db.open() as s:
         assert s.last_seq(ref) == 3
         assert s.history(ref)["x"].values.tolist() == [0.0, 1.0, 2.0]
 

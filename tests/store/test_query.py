@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from databases import Database
 from labbook.errors import ValidationError
 from labbook.store import RunRef, Store
 
@@ -64,9 +65,9 @@ RUNS: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture(scope="module")
-def runs(module_store_url: str, new_journal: Any) -> Iterator[Store]:
+def runs(module_store_db: Database, new_journal: Any) -> Iterator[Store]:
     """Five runs of one project (and one elsewhere), shared by the module's read-only tests."""
-    store = Store.open(module_store_url)
+    store = module_store_db.open()
     for i, (rid, spec) in enumerate(RUNS.items()):
         j = new_journal()
         j.t0 = 1_700_000_000.0 + i * 100  # created_at: a < b < c < d < e
@@ -174,9 +175,9 @@ def test_filters(runs: Store, filters: dict[str, Any], want: list[str]) -> None:
     assert sids(runs, filters) == want
 
 
-def test_state_filter_uses_heartbeat(module_store_url: str, runs: Store) -> None:
+def test_state_filter_uses_heartbeat(module_store_db: Database, runs: Store) -> None:
     time.sleep(0.25)
-    hasty = Store(module_store_url, crash_after=0.2)
+    hasty = module_store_db.bare(crash_after=0.2)
     try:
         assert sorted(
             r.ref.id for r in hasty.list_runs("alice", "digits", filters={"state": "crashed"})
@@ -252,6 +253,9 @@ def test_pagination(runs: Store) -> None:
         ({"order": "nonsense"}, "nonsense"),
         ({"order": ["-name", "tags"]}, "tags"),
         ({"order": "-"}, "'-'"),
+        ({"filters": {"config.x" + ".x" * 40: 1}}, "deeper than the 32"),
+        ({"filters": {"config." + ".".join("k" * 100): 1}}, "100 levels deep"),
+        ({"order": "-summary." + ".".join("k" * 99)}, "'summary.k.k."),
         ({"limit": 0}, "limit"),
         ({"offset": -1}, "offset"),
     ],

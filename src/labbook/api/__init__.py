@@ -6,6 +6,7 @@ write path never imports it.
 
 from __future__ import annotations
 
-from labbook.api._runs import Api, ApiRun, Runs, history_frame
+from labbook.api._files import ApiFile
+from labbook.api._runs import Api, ApiRun, Runs, flatten, history_frame
 
-__all__ = ["Api", "ApiRun", "Runs", "history_frame"]
+__all__ = ["Api", "ApiFile", "ApiRun", "Runs", "flatten", "history_frame"]

@@ -6,19 +6,24 @@ History comes back at full fidelity as a pandas DataFrame: one row per step, ``_
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from labbook.api._files import ApiFile
 from labbook.client.credentials import server_settings
+from labbook.errors import NotFoundError, ProjectNotFound, UsageError
 from labbook.settings import Settings, local_entity
 from labbook.store import KeySeries, RunInfo, RunRef, Store
+from labbook.store.history import union_steps
 
 if TYPE_CHECKING:  # pandas costs ~0.2 s of CPU to import; a training script never needs it
     import pandas as pd
 
+    from labbook.blobs import BlobStore
     from labbook.client import RemoteReader
 
 
@@ -34,7 +39,9 @@ class Api:
         self._store = store
         self._owns_store = store is None
         self._remote: RemoteReader | None = None
-        self._viewer: str | None = None
+        self._viewer: dict[str, Any] | None = None
+        self._blobs: BlobStore | None = None
+        self._entities: dict[str, str] = {}  # project name -> the entity it was found under
         if store is None and self.settings.base_url is not None:
             from labbook.client import Client, RemoteReader
 
@@ -43,9 +50,7 @@ class Api:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store.open(
-                self.settings.resolved_db_url(), crash_after=self.settings.crash_after
-            )
+            self._store = Store.from_settings(self.settings)
         return self._store
 
     @property
@@ -58,21 +63,70 @@ class Api:
         return self._remote is not None
 
     @property
+    def blobs(self) -> BlobStore:
+        """The local store's blob store (run file contents)."""
+        if self._blobs is None:
+            from labbook.blobs import open_blobstore
+
+            self._blobs = open_blobstore(self.settings.resolved_blobs_uri(), self.settings)
+        return self._blobs
+
+    def viewer(self) -> dict[str, Any]:
+        """The server's ``/viewer`` answer for the configured key (asked once)."""
+        if self._remote is None:
+            raise UsageError("no labbook server is configured; the local store has no viewer")
+        if self._viewer is None:
+            self._viewer = self._remote.client.viewer()
+        return self._viewer
+
+    @property
     def default_entity(self) -> str:
         if self.settings.entity:
             return self.settings.entity
         if self._remote is not None:
-            if self._viewer is None:
-                self._viewer = str(self._remote.client.viewer()["name"])
-            return self._viewer
+            return str(self.viewer()["name"])
         return local_entity()
 
-    _viewer: str | None = None
+    def entity_of(self, project: str) -> str:
+        """The entity of ``project`` when the caller named none.
+
+        The default entity when it has the project (or ``LABBOOK_ENTITY`` names one); otherwise
+        the one entity that has it: among the caller's own and team entities on a server, among
+        every entity in the local store. Raises ``ProjectNotFound`` when none has it and
+        ``UsageError`` when several do, naming them.
+        """
+        if project in self._entities:
+            return self._entities[project]
+        default = self.default_entity
+        if self.settings.entity or self.reader.project(default, project) is not None:
+            self._entities[project] = default
+            return default
+        if self._remote is not None:
+            viewer = self.viewer()
+            mine = [str(viewer["name"])]
+            mine += [str(e["name"]) for e in viewer.get("entities") or [] if e["name"] not in mine]
+            found = sorted(
+                {p.entity for p in self.reader.projects() if p.name == project} & set(mine)
+            )
+            where = f"any of your entities ({', '.join(mine)}) on {self.settings.base_url}"
+        else:
+            found = sorted({p.entity for p in self.store.projects() if p.name == project})
+            where = f"the local store ({self.settings.resolved_db_url()})"
+        if not found:
+            raise ProjectNotFound(f"no project {project!r} in {where}; name it as ENTITY/{project}")
+        if len(found) > 1:
+            raise UsageError(
+                f"project {project!r} exists in several entities; name one of "
+                + ", ".join(f"{e}/{project}" for e in found)
+            )
+        self._entities[project] = found[0]
+        return found[0]
 
     def close(self) -> None:
         if self._store is not None and self._owns_store:
             self._store.close()
             self._store = None
+        self._blobs = None
         if self._remote is not None:
             self._remote.close()
             self._remote = None
@@ -89,10 +143,18 @@ class Api:
     def _project_path(self, path: str) -> tuple[str, str]:
         parts = [p for p in path.strip("/").split("/") if p]
         if len(parts) == 1:
-            return self.default_entity, parts[0]
+            return self.entity_of(parts[0]), parts[0]
         if len(parts) == 2:
             return parts[0], parts[1]
         raise ValueError(f"expected 'entity/project' or 'project', got {path!r}")
+
+    def run_ref(self, path: str) -> RunRef:
+        """``entity/project/id``, ``project/id`` (entity found as for :meth:`runs`) or wandb's
+        ``entity/project/runs/id`` as a reference."""
+        parts = path.strip("/").split("/") if isinstance(path, str) else []
+        if len(parts) == 2 and all(parts):
+            return RunRef(self.entity_of(parts[0]), parts[0], parts[1])
+        return RunRef.parse(path, "-")
 
     def runs(
         self,
@@ -105,10 +167,7 @@ class Api:
         return Runs(self, entity, project, filters, order, per_page)
 
     def run(self, path: str) -> ApiRun:
-        parts = path.strip("/").split("/") if isinstance(path, str) else []
-        default = self.default_entity if len(parts) == 2 else "-"
-        ref = RunRef.parse(path, default)
-        return ApiRun(self, self.reader.get_run(ref))
+        return ApiRun(self, self.reader.get_run(self.run_ref(path)))
 
 
 class Runs:
@@ -130,6 +189,9 @@ class Runs:
         self.order = order
         self.per_page = max(1, per_page)
         self._cache: list[ApiRun] | None = None
+        self.warnings: list[str] = []
+        """Notes on the query, known once the first page is fetched: a filter or order field
+        that no run of the project has (each is also issued as a ``UserWarning``)."""
 
     def __iter__(self) -> Iterator[ApiRun]:
         if self._cache is not None:
@@ -142,17 +204,36 @@ class Runs:
             yield run
         self._cache = fetched
 
+    def _warn(self, notes: list[str]) -> None:
+        for note in notes:
+            if note not in self.warnings:
+                self.warnings.append(note)
+                warnings.warn(note, UserWarning, stacklevel=4)
+
     def _infos(self) -> Iterator[RunInfo]:
         reader = self.api.reader
         if not isinstance(reader, Store):
-            yield from reader.run_pages(
+            notes: list[str] = []
+            pages = reader.run_pages(
                 self.entity,
                 self.project,
                 filters=self.filters,
                 order=self.order,
                 per_page=self.per_page,
+                warnings=notes,
             )
+            for i, info in enumerate(pages):
+                if i == 0:
+                    self._warn(notes)
+                yield info
+            self._warn(notes)  # a query that matched nothing
             return
+        if self.filters or self.order:
+            self._warn(
+                reader.absent_fields(
+                    self.entity, self.project, filters=self.filters, order=self.order
+                )
+            )
         offset = 0
         while True:
             page = reader.list_runs(
@@ -189,30 +270,54 @@ class Runs:
                 "group": run.group,
                 "job_type": run.job_type,
             }
-            for k, v in _flat(run.config).items():
+            for k, v in flatten(run.config).items():
                 row[f"config.{k}"] = v
-            for k, v in _flat(run.summary).items():
+            for k, v in flatten(run.summary).items():
                 row[f"summary.{k}"] = v
             rows.append(row)
         return pd.DataFrame(rows)
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def _copy_json(v: Any) -> Any:
+    """A copy of a JSON-shaped value (dicts, lists, scalars): ``deepcopy`` without its memo and
+    dispatch, which cost a tenth of a second for a thousand runs' configs."""
+    if isinstance(v, dict):
+        return {k: _copy_json(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_copy_json(x) for x in v]
+    return v
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config values as dotted keys (``optim.lr``); a logged media value stays one value."""
     out: dict[str, Any] = {}
     for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
+        if isinstance(v, dict) and not isinstance(v.get("_type"), str):
+            out.update(flatten(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
     return out
 
 
 class ApiRun:
-    """A stored run as the read API shows it."""
+    """A stored run as the read API shows it (wandb's public ``Run``).
+
+    ``name``, ``tags``, ``notes``, ``config``, ``group`` and ``job_type`` may be changed in
+    place; :meth:`update` stores the changes.
+    """
 
     def __init__(self, api: Api, info: RunInfo) -> None:
         self._api = api
+        self._set(info)
+
+    def _set(self, info: RunInfo) -> None:
         self._info = info
+        self.name: str = info.name or info.ref.id
+        self.tags: list[str] = list(info.tags)
+        self.notes: str | None = info.notes
+        self.config: dict[str, Any] = _copy_json(info.config)
+        self.group: str | None = info.group
+        self.job_type: str | None = info.job_type
 
     # identity and attributes
     @property
@@ -232,36 +337,20 @@ class ApiRun:
         return [self.entity, self.project, self.id]
 
     @property
-    def name(self) -> str:
-        return self._info.name or self._info.ref.id
+    def display_name(self) -> str:
+        return self.name
+
+    @display_name.setter
+    def display_name(self, value: str) -> None:
+        self.name = value
 
     @property
     def state(self) -> str:
         return self._info.state
 
     @property
-    def config(self) -> dict[str, Any]:
-        return dict(self._info.config)
-
-    @property
     def summary(self) -> dict[str, Any]:
         return dict(self._info.summary)
-
-    @property
-    def tags(self) -> list[str]:
-        return list(self._info.tags)
-
-    @property
-    def notes(self) -> str | None:
-        return self._info.notes
-
-    @property
-    def group(self) -> str | None:
-        return self._info.group
-
-    @property
-    def job_type(self) -> str | None:
-        return self._info.job_type
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -272,6 +361,27 @@ class ApiRun:
         return self._info.created_at
 
     @property
+    def started_at(self) -> datetime | None:
+        return self._info.started_at
+
+    @property
+    def finished_at(self) -> datetime | None:
+        return self._info.finished_at
+
+    @property
+    def heartbeat_at(self) -> datetime | None:
+        return self._info.heartbeat_at
+
+    @property
+    def runtime(self) -> float | None:
+        """Seconds from start to finish (to the last heartbeat while running or crashed)."""
+        start = self._info.started_at or self._info.created_at
+        end = self._info.finished_at or self._info.heartbeat_at
+        if start is None or end is None:
+            return None
+        return max(0.0, (end - start).total_seconds())
+
+    @property
     def exit_code(self) -> int | None:
         return self._info.exit_code
 
@@ -280,11 +390,58 @@ class ApiRun:
         return self._info.last_seq
 
     def refresh(self) -> ApiRun:
-        self._info = self._api.reader.get_run(self._info.ref)
+        """Read the run again (edits not yet stored with :meth:`update` are dropped)."""
+        self._set(self._api.reader.get_run(self._info.ref))
         return self
 
-    def files(self) -> list[Any]:
-        return list(self._api.reader.files(self._info.ref))
+    def update(self) -> ApiRun:
+        """Store what was changed on this object: name, tags, notes, config, group, job_type.
+
+        The config is stored whole, as it now is. Over a server this needs the member role on
+        the run's entity; the server's refusal is raised as it is (``PermissionDenied``).
+        """
+        info = self._info
+        changes: dict[str, Any] = {}
+        if self.name != (info.name or info.ref.id):
+            changes["name"] = self.name
+        if list(self.tags) != info.tags:
+            changes["tags"] = list(self.tags)
+        if self.notes != info.notes:
+            changes["notes"] = self.notes or ""
+        if self.config != info.config:
+            changes["config"] = self.config
+        if self.group != info.group:
+            changes["group"] = self.group or ""
+        if self.job_type != info.job_type:
+            changes["job_type"] = self.job_type or ""
+        if changes:
+            self._set(self._api.reader.update_run(info.ref, **changes))
+        return self
+
+    def delete(self, delete_artifacts: bool = False) -> None:
+        """Delete the run: its history, metric keys, tags and file records (wandb's
+        ``delete_artifacts`` is accepted; a run's files are its only artifacts here, and their
+        contents stay in the content-addressed blob store, which other runs may share).
+
+        Over a server this needs the member role on the run's entity.
+        """
+        self._api.reader.delete_run(self._info.ref)
+
+    def files(self, names: Sequence[str] | None = None) -> list[ApiFile]:
+        """The run's files (only those named, when ``names`` is given), sorted by path."""
+        ref = self._info.ref
+        found = [ApiFile(self._api, ref, f) for f in self._api.reader.files(ref)]
+        if names is not None:
+            wanted = set(names)
+            found = [f for f in found if f.name in wanted]
+        return found
+
+    def file(self, name: str) -> ApiFile:
+        """One file of the run by its path; ``NotFoundError`` naming the run when it has none."""
+        for f in self.files():
+            if f.name == name:
+                return f
+        raise NotFoundError(f"run {self._info.ref} has no file {name!r}")
 
     def metric_keys(self) -> list[Any]:
         return list(self._api.reader.metric_keys(self._info.ref))
@@ -324,23 +481,33 @@ class ApiRun:
 
 
 def history_frame(series: dict[str, KeySeries], started_at: datetime | None) -> pd.DataFrame:
-    """Align per-key series on their steps into one frame, keeping each key's dtype."""
+    """Align per-key series on their steps into one frame, keeping each key's dtype.
+
+    Built from the series' numpy arrays without a per-point Python object: a key whose steps are
+    the frame's steps becomes its column as it is (pandas is told not to copy), and only keys
+    logged at other steps are scattered into NaN-filled columns. A step logged twice under one
+    key keeps its last value.
+    """
     import pandas as pd
 
-    nonempty = {k: s for k, s in series.items() if len(s.steps)}
+    nonempty = {k: s for k, s in sorted(series.items()) if len(s.steps)}
     if not nonempty:
         return pd.DataFrame({"_step": np.array([], dtype=np.int64)})
-    steps = np.unique(np.concatenate([s.steps for s in nonempty.values()]))
+    steps = union_steps([s.steps for s in nonempty.values()])
     n = len(steps)
-    times = np.full(n, np.nan)
+    times: np.ndarray | None = None
     columns: dict[str, Any] = {"_step": steps}
-    for key in sorted(nonempty):
-        s = nonempty[key]
-        idx = np.searchsorted(steps, s.steps)
-        times[idx] = np.fmax(times[idx], s.times)
-        if len(idx) == n:
+    for key, s in nonempty.items():
+        if s.steps is steps or (len(s.steps) == n and np.array_equal(s.steps, steps)):
             columns[key] = s.values
+            times = s.times if times is None else np.fmax(times, s.times)
             continue
+        idx = np.searchsorted(steps, s.steps)
+        if times is None:
+            times = np.full(n, np.nan)
+        elif not times.flags.writeable or any(times is t.times for t in nonempty.values()):
+            times = times.copy()  # never write into a series' own array
+        times[idx] = np.fmax(times[idx], s.times)
         vals = s.values
         if vals.dtype.kind == "f":
             col = np.full(n, np.nan)
@@ -357,9 +524,8 @@ def history_frame(series: dict[str, KeySeries], started_at: datetime | None) -> 
             col_o = np.full(n, None, dtype=object)
             col_o[idx] = vals
             columns[key] = col_o
+    assert times is not None
     columns["_timestamp"] = times
-    start = started_at.timestamp() if started_at is not None else (times[0] if n else 0.0)
+    start = started_at.timestamp() if started_at is not None else float(times[0])
     columns["_runtime"] = times - start
-    frame = pd.DataFrame(columns)
-    ordered = ["_step", *sorted(nonempty), "_timestamp", "_runtime"]
-    return frame[ordered]
+    return pd.DataFrame(columns, copy=False)

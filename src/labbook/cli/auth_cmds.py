@@ -18,20 +18,18 @@ def _settings(ctx: click.Context) -> Settings:
 
 @click.command()
 @click.argument("key", required=False)
-@click.option("--host", help="Server URL (default: LABBOOK_BASE_URL, the stored host, or local).")
+@click.option("--host", help="Server URL (default: LABBOOK_BASE_URL, else the stored host).")
 @click.pass_context
 def login(ctx: click.Context, key: str | None, host: str | None) -> None:
     """Verify an API key with the server and store it (asks for it, hidden, when KEY is omitted)."""
     from labbook.client.credentials import (
-        DEFAULT_HOST,
-        normalize_host,
+        login_target,
         save_credentials,
-        server_settings,
         verify_key,
     )
 
     settings = _settings(ctx)
-    target = normalize_host(host or server_settings(settings).base_url or DEFAULT_HOST)
+    target = login_target(settings, host)
     if not key:
         key = click.prompt(f"API key for {target}", hide_input=True).strip()
     if not key:
@@ -39,7 +37,20 @@ def login(ctx: click.Context, key: str | None, host: str | None) -> None:
     viewer = verify_key(settings, target, key)
     name = str(viewer.get("name") or "")
     path = save_credentials(settings, target, key, name or None)
-    click.echo(f"Logged in to {target} as {name}; key stored in {path}")
+    entity = settings.entity or name
+    teams = [
+        f"{e.get('name')} ({e.get('role')})"
+        for e in viewer.get("entities") or []
+        if e.get("name") != name
+    ]
+    click.echo(f"Logged in to {target} as {name}.")
+    click.echo(
+        f"Runs go to entity {entity}"
+        + (" (LABBOOK_ENTITY)" if settings.entity else "")
+        + (f"; your teams: {', '.join(teams)}" if teams else "")
+        + "."
+    )
+    click.echo(f"Key stored in {path}")
 
 
 @click.command()

@@ -36,7 +36,7 @@ def _store(ctx: click.Context, db: str | None) -> Store:
     from labbook.store import Store
 
     s = _settings(ctx, db)
-    return Store.open(s.resolved_db_url(), crash_after=s.crash_after)
+    return Store.from_settings(s)
 
 
 def _run(fn: Any) -> Any:
@@ -55,7 +55,8 @@ def _run(fn: Any) -> Any:
 @click.option(
     "--auth/--no-auth",
     default=None,
-    help="Require credentials (default: on unless bound to a loopback address).",
+    help="Require credentials (default: on, except on a loopback address while the database "
+    "holds no user with a password or an API key).",
 )
 @click.pass_context
 def server_cmd(
@@ -67,28 +68,41 @@ def server_cmd(
     workers: int,
     auth: bool | None,
 ) -> None:
-    """Run the labbook server (migrates the database first)."""
-    from labbook.server.app import check_bind, create_app
+    """Run the labbook server (migrates the database first).
+
+    It says on start whether it requires credentials and why: on a loopback address it runs in
+    single-user local mode only while the database holds no user with a password or an API key.
+    """
+    from labbook.server.app import check_bind, create_app, local_user_name
+    from labbook.server.auth import AuthMode
+    from labbook.store import Store
 
     settings = _settings(ctx, db, host=host, port=port, blobs_uri=blobs, auth=auth)
     _run(lambda: check_bind(settings))
-    _run(lambda: _store(ctx, settings.db_url).close())  # migrations, once, before the workers
     import uvicorn
 
-    mode = "auth on" if settings.auth_enabled() else "single-user local mode (auth off)"
-    click.echo(f"labbook server on http://{settings.host}:{settings.port} ({mode})", err=True)
+    where = f"labbook server on http://{settings.host}:{settings.port}"
     if workers == 1:
         app = _run(lambda: create_app(settings))
+        click.echo(f"{where} ({app.state.auth.describe()})", err=True)
         uvicorn.run(app, host=settings.host, port=settings.port)
         return
+
+    def migrate_and_describe() -> str:  # migrations, once, before the workers
+        with Store.from_settings(settings) as store:
+            return AuthMode(settings, store, local_user_name(settings)).describe()
+
+    click.echo(f"{where} ({_run(migrate_and_describe)})", err=True)
     # Several processes: each builds its app from the environment through the factory.
     env = {
         "LABBOOK_DIR": str(settings.expanded_dir()),
         "LABBOOK_DB_URL": settings.resolved_db_url(),
+        "LABBOOK_DB_SCHEMA": settings.db_schema,
         "LABBOOK_BLOBS_URI": settings.resolved_blobs_uri(),
         "LABBOOK_HOST": settings.host,
-        "LABBOOK_AUTH": "true" if settings.auth_enabled() else "false",
     }
+    if settings.auth is not None:  # only an explicit choice: unset, each worker asks the database
+        env["LABBOOK_AUTH"] = "true" if settings.auth else "false"
     os.environ.update(env)
     uvicorn.run(
         "labbook.server.app:app_from_env",

@@ -6,17 +6,16 @@ care where a run lives. History is asked for as msgpack: float64 values, NaN and
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import numpy as np
 
-from labbook.client._http import Client, run_path
-from labbook.errors import LabbookError
+from labbook.client._http import Client, decode_body, run_path
+from labbook.errors import LabbookError, NotFoundError, ValidationError
 from labbook.store import (
     Envelope,
     FileInfo,
@@ -25,9 +24,16 @@ from labbook.store import (
     ProjectInfo,
     RunInfo,
     RunRef,
+    jsoncodec,
 )
 
 MAX_PAGE = 1000
+BINARY_PAGE = 1_000_000  # history steps a page in the binary form (the server's maximum)
+LIST_PAGE = 100_000  # ... and in lists
+
+
+class BytesWriter(Protocol):
+    def write(self, data: bytes, /) -> int: ...
 
 
 def _time(v: Any) -> dt.datetime | None:
@@ -80,6 +86,17 @@ def run_info(d: dict[str, Any], ref: RunRef | None = None) -> RunInfo:
     )
 
 
+def _project(p: dict[str, Any]) -> ProjectInfo:
+    return ProjectInfo(
+        entity=p["entity"],
+        name=p["name"],
+        created_at=_req_time(p.get("created_at")),
+        run_count=int(p.get("run_count") or 0),
+        last_run_at=_time(p.get("last_run_at")),
+        visibility=p.get("visibility", "private"),
+    )
+
+
 def _array(values: list[Any]) -> np.ndarray:
     """Values as the Store would type them: float64, int64 or bool when uniform, else objects."""
     kinds = {type(v) for v in values}
@@ -104,7 +121,9 @@ class RemoteReader:
     def close(self) -> None:
         self.client.close()
 
-    def _paged(self, path: str, params: dict[str, Any]) -> Iterator[Any]:
+    def _paged(
+        self, path: str, params: dict[str, Any], warnings: list[str] | None = None
+    ) -> Iterator[Any]:
         cursor: str | None = None
         while True:
             q = dict(params)
@@ -114,6 +133,8 @@ class RemoteReader:
             if isinstance(body, list):  # an unpaged list
                 yield from body
                 return
+            if warnings is not None:
+                warnings.extend(str(w) for w in body.get("warnings") or [])
             yield from body.get("items") or []
             cursor = body.get("next_cursor")
             if not cursor:
@@ -123,19 +144,7 @@ class RemoteReader:
         params: dict[str, Any] = {"limit": MAX_PAGE}
         if entity is not None:
             params["entity"] = entity
-        names = {f.name for f in dataclasses.fields(ProjectInfo)}
-        out = []
-        for p in self._paged("/projects", params):
-            values = {
-                "entity": p["entity"],
-                "name": p["name"],
-                "created_at": _req_time(p.get("created_at")),
-                "run_count": int(p.get("run_count") or 0),
-                "last_run_at": _time(p.get("last_run_at")),
-                "visibility": p.get("visibility", "private"),
-            }
-            out.append(ProjectInfo(**{k: v for k, v in values.items() if k in names}))
-        return out
+        return [_project(p) for p in self._paged("/projects", params)]
 
     def count_runs(self, entity: str, project: str) -> int:
         body = self.client.get(f"/projects/{quote(entity, safe='')}/{quote(project, safe='')}")
@@ -149,19 +158,44 @@ class RemoteReader:
         filters: dict[str, Any] | None = None,
         order: str | Sequence[str] | None = None,
         per_page: int = 100,
+        warnings: list[str] | None = None,
     ) -> Iterator[RunInfo]:
-        """Every matching run, fetched ``per_page`` at a time through the server's cursor."""
+        """Every matching run, fetched ``per_page`` at a time through the server's cursor.
+
+        The server's notes on the query (a field no run has) are appended to ``warnings``.
+        """
         params: dict[str, Any] = {"limit": max(1, min(per_page, MAX_PAGE))}
         if filters:
             params["filters"] = json.dumps(filters)
         if order:
             params["order"] = order if isinstance(order, str) else ",".join(order)
         path = f"/projects/{quote(entity, safe='')}/{quote(project, safe='')}/runs"
-        for d in self._paged(path, params):
+        for d in self._paged(path, params, warnings):
             yield run_info(d, None)
+
+    def project(self, entity: str, name: str) -> ProjectInfo | None:
+        """One project, None when it does not exist or the caller cannot see it."""
+        try:
+            p = self.client.get(f"/projects/{quote(entity, safe='')}/{quote(name, safe='')}")
+        except NotFoundError:
+            return None
+        return _project(p)
 
     def get_run(self, ref: RunRef) -> RunInfo:
         return run_info(self.client.get(run_path(ref)), ref)
+
+    def update_run(self, ref: RunRef, **fields: Any) -> RunInfo:
+        """``PATCH`` the run's attributes (``name``, ``tags``, ``notes``, ``config``, ``group``,
+        ``job_type``; None leaves one as it is). Non-finite floats in the config travel in the
+        store's tagged form, so they are stored as floats rather than refused by JSON."""
+        body = {k: v for k, v in fields.items() if v is not None}
+        if "config" in body:
+            body["config"] = jsoncodec.tag(body["config"])
+        resp = self.client.request("PATCH", run_path(ref), json_body=body)
+        return run_info(decode_body(resp), ref)
+
+    def delete_run(self, ref: RunRef) -> None:
+        self.client.request("DELETE", run_path(ref))
 
     def metric_keys(self, ref: RunRef) -> list[MetricKeyInfo]:
         body = self.client.get(run_path(ref) + "/metrics")
@@ -191,8 +225,13 @@ class RemoteReader:
         step_min: int | None = None,
         step_max: int | None = None,
     ) -> dict[str, KeySeries]:
-        """Every point of the asked keys, gathered across the server's step pages."""
-        params: dict[str, Any] = {"limit": 100_000}
+        """Every point of the asked keys, gathered across the server's step pages.
+
+        Asked for in the binary form (raw little-endian arrays in msgpack, ``format=binary``): a
+        page of a million points decodes with ``np.frombuffer`` instead of a Python float each. A
+        server that predates it answers lists, which are read as before.
+        """
+        params: dict[str, Any] = {"limit": BINARY_PAGE, "format": "binary"}
         if isinstance(keys, str):
             keys = [keys]
         if keys is not None:
@@ -203,30 +242,31 @@ class RemoteReader:
             params["step_min"] = step_min
         if step_max is not None:
             params["step_max"] = step_max
-        parts: dict[str, tuple[list[int], list[Any], list[float]]] = {}
+        parts: dict[str, list[KeySeries]] = {}  # a key's pages, in step order
         cursor: str | None = None
         path = run_path(ref) + "/history"
         while True:
             q = dict(params)
             if cursor:
                 q["cursor"] = cursor
-            body = self.client.get(path, params=q)
+            try:
+                body = self.client.get(path, params=q)
+            except ValidationError:
+                if "format" not in params:
+                    raise
+                # A server before the binary form refuses its page size: ask as before.
+                params.pop("format")
+                params["limit"] = LIST_PAGE
+                continue
             for key, s in (body.get("keys") or {}).items():
-                steps, values, times = parts.setdefault(key, ([], [], []))
-                steps.extend(s.get("steps") or [])
-                values.extend(s.get("values") or [])
-                times.extend(s.get("times") or [])
+                parts.setdefault(key, []).append(_page_series(s))
             cursor = body.get("next_cursor")
             if not cursor:
                 break
-        return {
-            key: KeySeries(
-                np.array(steps, dtype=np.int64),
-                _array(values),
-                np.array([_nan_if_none(t) for t in times], dtype=np.float64),
-            )
-            for key, (steps, values, times) in sorted(parts.items())
-        }
+        out: dict[str, KeySeries] = {}
+        for key in sorted(parts):
+            out[key] = _concat(parts.pop(key))  # each key's pages are freed once joined
+        return out
 
     def history_envelope(
         self,
@@ -277,6 +317,63 @@ class RemoteReader:
         resp = self.client.request("GET", f"{run_path(ref)}/files/{quote(path, safe='/')}")
         return resp.content
 
+    def download_to(self, ref: RunRef, path: str, out: BytesWriter) -> int:
+        """Stream a run file into ``out``; returns the bytes written."""
+        written = 0
+        with self.client.stream("GET", f"{run_path(ref)}/files/{quote(path, safe='/')}") as resp:
+            for chunk in resp.iter_bytes(1 << 20):
+                out.write(chunk)
+                written += len(chunk)
+        return written
+
 
 def _nan_if_none(t: Any) -> float:
     return float("nan") if t is None else float(t)
+
+
+_BINARY_DTYPES = {"float": np.dtype("<f8"), "int": np.dtype("<i8"), "bool": np.dtype("?")}
+
+
+def _page_series(s: dict[str, Any]) -> KeySeries:
+    """One key of one history page, in the binary form (bytes) or as lists."""
+    steps, values, times = s.get("steps") or b"", s.get("values"), s.get("times") or b""
+    if isinstance(steps, bytes):
+        dtype = _BINARY_DTYPES.get(str(s.get("dtype")))
+        vals = (
+            np.frombuffer(values, dtype=dtype)
+            if dtype is not None and isinstance(values, bytes)
+            else _array(list(values or []))
+        )
+        return KeySeries(np.frombuffer(steps, dtype="<i8"), vals, np.frombuffer(times, dtype="<f8"))
+    return KeySeries(
+        np.array(steps, dtype=np.int64),
+        _array(list(values or [])),
+        np.array([_nan_if_none(t) for t in times], dtype=np.float64),
+    )
+
+
+def _concat(pages: list[KeySeries]) -> KeySeries:
+    """A key's pages as one series; a typed key whose pages disagree becomes float, else
+    object (what the Store does for a key whose blocks disagree).
+
+    Joined one array at a time, each page's bytes let go once copied: the peak is the pages
+    plus one joined array, not the pages plus all three. ``pages`` is emptied.
+    """
+    kept = [p for p in pages if len(p.steps)] or pages[:1]
+    pages.clear()
+    if len(kept) == 1:
+        return kept[0]
+    kinds = {p.values.dtype for p in kept}
+    cast: Any = None
+    if len(kinds) > 1:
+        cast = np.float64 if all(k.kind in "fiub" for k in kinds) else object
+    steps_l = [p.steps for p in kept]
+    values_l = [p.values if cast is None else p.values.astype(cast) for p in kept]
+    times_l = [p.times for p in kept]
+    kept.clear()
+    steps = np.concatenate(steps_l)
+    steps_l.clear()
+    values = np.concatenate(values_l)
+    values_l.clear()
+    times = np.concatenate(times_l)
+    return KeySeries(steps, values, times)

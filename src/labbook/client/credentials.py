@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from labbook.errors import UsageError
 from labbook.settings import Settings
 
 CREDENTIALS_NAME = "credentials.json"
-DEFAULT_HOST = "http://127.0.0.1:8080"
 
 
 @dataclass
@@ -110,6 +108,8 @@ def forget_credentials(settings: Settings, host: str | None = None) -> bool:
 
 def _write(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    import tempfile  # ~7 ms of imports, only when credentials are written
+
     fd, tmp = tempfile.mkstemp(prefix=".credentials.", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)
@@ -137,7 +137,7 @@ def server_settings(settings: Settings) -> Settings:
         key = creds.keys.get(base)
     if base == settings.base_url and key == settings.api_key:
         return settings
-    return settings.model_copy(update={"base_url": base, "api_key": key})
+    return settings.replace(base_url=base, api_key=key)
 
 
 def server_configured(settings: Settings) -> bool:
@@ -167,13 +167,12 @@ def login(
 
     Without ``key`` an already configured key is verified (``relogin=True`` asks for a new one);
     with none configured, the key is asked for without echo when ``prompt`` and stdin is a
-    terminal. The host defaults to ``LABBOOK_BASE_URL``, then the stored host, then
-    ``http://127.0.0.1:8080``. Returns True once logged in; raises ``AuthenticationError`` for a
-    rejected key and ``UsageError`` when there is no key to try.
+    terminal. The host defaults to ``LABBOOK_BASE_URL``, then the stored host; with neither,
+    ``UsageError`` says to pass one. Returns True once logged in; raises ``AuthenticationError``
+    for a rejected key and ``UsageError`` when there is no key to try.
     """
     base = settings or Settings()
-    current = server_settings(base)
-    target = normalize_host(host or current.base_url or DEFAULT_HOST)
+    target = login_target(base, host)
     if key is None and not relogin:
         configured = base.api_key or load_credentials(base).keys.get(target)
         if configured:
@@ -193,6 +192,22 @@ def login(
     viewer = verify_key(base, target, key)
     save_credentials(base, target, key, str(viewer.get("name") or "") or None)
     return True
+
+
+def login_target(settings: Settings, host: str | None) -> str:
+    """The server to log in to: ``host``, else ``LABBOOK_BASE_URL``, else the stored host.
+
+    There is no default server: guessing one (a local port) turned "you named no server" into
+    "connection refused", which sent users looking for a server problem.
+    """
+    target = host or server_settings(settings).base_url
+    if not target:
+        raise UsageError(
+            "no labbook server to log in to: pass --host URL (`labbook login KEY --host "
+            "https://labbook.example.com`; in Python, login(key, host=URL)) or set "
+            "LABBOOK_BASE_URL. Without a login, runs go to the local store."
+        )
+    return normalize_host(target)
 
 
 def verify_key(settings: Settings, host: str, key: str) -> dict[str, Any]:

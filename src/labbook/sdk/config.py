@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from labbook.errors import ConfigValueChangeError, UsageError
 
 _MISSING = object()
@@ -29,6 +27,8 @@ def config_input(value: Any) -> dict[str, Any]:
     if isinstance(value, argparse.Namespace):
         return dict(vars(value))
     if isinstance(value, str | Path) and str(value).endswith((".yaml", ".yml")):
+        import yaml  # only for a config given as a YAML file
+
         path = Path(value)
         try:
             data = yaml.safe_load(path.read_text())

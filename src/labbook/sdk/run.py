@@ -8,10 +8,8 @@ happens on the writer and sender threads.
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
 import os
-import shutil
 import sys
 import threading
 import time
@@ -19,17 +17,13 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from labbook import limits, records
-from labbook.blobs import sha256_file
 from labbook.errors import UsageError
 from labbook.limits import MAX_RECORD_BYTES
 from labbook.sdk.config import Config
 from labbook.sdk.journal import JournalWriter, RunDir, release_lock
-from labbook.sdk.metric_defs import MetricDef, MetricDefs
 from labbook.sdk.sender import Sender
 from labbook.sdk.summary import Summary
 from labbook.sdk.values import (
@@ -40,6 +34,9 @@ from labbook.sdk.values import (
     flatten_into,
 )
 from labbook.settings import Settings
+
+if TYPE_CHECKING:
+    from labbook.sdk.metric_defs import MetricDef, MetricDefs
 
 MAX_CODE_FILES = 1000
 _NOT_CODE_DIRS = frozenset(
@@ -67,7 +64,7 @@ class Run:
         run_id: str,
         name: str,
         project: str,
-        entity: str,
+        entity: str | None,
         run_dir: RunDir,
         writer: JournalWriter,
         sender: Sender | None,
@@ -82,12 +79,13 @@ class Run:
         summary: dict[str, Any] | None = None,
         console: Any = None,
         on_finish: Any = None,
+        resumed: bool = False,
     ) -> None:
         self.settings = settings
         self.id = run_id
         self._name = name
         self.project = project
-        self.entity = entity
+        self._entity = entity
         self._run_dir = run_dir
         self._writer = writer
         self._put = writer.putter
@@ -112,6 +110,7 @@ class Run:
         self._metric_defs: MetricDefs | None = None  # None until define_metric: log() checks it
         self._finished = False
         self._finish_lock = threading.Lock()
+        self._resumed = resumed
 
     # ----- identity ----------------------------------------------------------------------------
     @property
@@ -142,8 +141,17 @@ class Run:
         self._put({"t": records.UPDATE, "notes": value})
 
     @property
+    def entity(self) -> str:
+        """The user or team the run belongs to; ``""`` while a server that was down at ``init``
+        has not said whose API key this is (the sender asks before the first upload)."""
+        return self._entity or ""
+
+    def _entity_known(self, entity: str) -> None:
+        self._entity = entity
+
+    @property
     def path(self) -> str:
-        return f"{self.entity}/{self.project}/{self.id}"
+        return f"{self.entity or '-'}/{self.project}/{self.id}"
 
     @property
     def dir(self) -> str:
@@ -153,7 +161,7 @@ class Run:
     @property
     def url(self) -> str:
         base = (self.settings.base_url or "http://127.0.0.1:8080").rstrip("/")
-        return f"{base}/{self.entity}/{self.project}/runs/{self.id}"
+        return f"{base}/{self.entity or '-'}/{self.project}/runs/{self.id}"
 
     @property
     def step(self) -> int:
@@ -166,6 +174,32 @@ class Run:
     @property
     def journal_dir(self) -> Path:
         return self._run_dir.path
+
+    def started_line(self) -> str:
+        """What ``init`` prints: the run's name and where its records go."""
+        what = f"{'resumed run' if self._resumed else 'run'} {self.name}"
+        if self._sender is None:
+            return (
+                f"{what} → offline journal {self._run_dir.path} "
+                f"(upload it with `labbook sync {self._run_dir.path}`)"
+            )
+        if self.settings.base_url is not None:
+            return f"{what} → {self.url}"
+        return (
+            f"{what} → {_store_place(self.settings)} (`labbook run show {self.project}/{self.id}`)"
+        )
+
+    def _finished_line(self, state: str, code: int) -> str:
+        """What ``finish`` prints: state, length, and the first few scalar metrics' last values."""
+        took = _duration(time.time() - self.start_time)
+        rows = self._step
+        what = f"run {self.name} {state}" + (f" (exit code {code})" if code else "")
+        shown = [
+            f"{k} {v:.4g}"
+            for k, v in self._summary_data.items()
+            if type(v) in (float, int) and not k.startswith(("_", "system/"))
+        ][:4]
+        return " · ".join([f"{what} after {took}", f"{rows} step{'s' * (rows != 1)}", *shown])
 
     # ----- logging -----------------------------------------------------------------------------
     def log(
@@ -328,6 +362,8 @@ class Run:
             if problem is not None:
                 raise ValueError(f"{what} {limits.shorten(bare)!r}: {problem}")
         if self._metric_defs is None:
+            from labbook.sdk.metric_defs import MetricDefs
+
             self._metric_defs = MetricDefs()
         d = self._metric_defs.define(name, step_metric, summary, goal, hidden, overwrite)
         defs = [x.as_record() for x in self._metric_defs.defs.values()]
@@ -358,6 +394,9 @@ class Run:
         """
         if policy not in ("live", "now", "end"):
             raise UsageError(f"save policy must be 'live', 'now' or 'end', not {policy!r}")
+        import glob
+        import shutil
+
         pattern = os.fspath(glob_str)
         base = Path(base_path) if base_path else Path(os.path.dirname(pattern) or ".")
         saved = []
@@ -422,6 +461,8 @@ class Run:
         """Copy ``src`` to ``code/<rel>`` in the run; the run-relative path, None if unreadable."""
         dest_rel = Path("code", rel)
         dest = self._run_dir.files / dest_rel
+        import shutil
+
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dest)
@@ -430,6 +471,8 @@ class Run:
         return dest_rel.as_posix()
 
     def _record_files(self) -> None:
+        from labbook.blobs import sha256_file
+
         root = self._run_dir.files
         for path in sorted(root.rglob("*")):
             if not path.is_file():
@@ -452,6 +495,8 @@ class Run:
             )
 
     def _write_run_files(self) -> None:
+        import yaml  # ~10 ms of imports, paid once at the end of a run
+
         files = self._run_dir.files
         with contextlib.suppress(OSError, yaml.YAMLError):
             (files / "config.yaml").write_text(
@@ -488,9 +533,22 @@ class Run:
             }
         )
         self._writer.close()
-        last = self._writer.last_seq
+        journaled = self._writer.report()
+        if journaled.lost:  # data loss is said even when silent
+            print(
+                f"labbook: run {self.id}: {journaled.lost:,} records are lost "
+                f"({journaled.error}): {journaled.describe()}. The journal "
+                f"{self._run_dir.journal} holds the other {journaled.written:,}.",
+                file=sys.__stderr__,
+            )
+        if not self.settings.silent:
+            print(
+                f"labbook: {self._finished_line('finished' if code == 0 else 'failed', code)}",
+                file=sys.__stderr__,
+            )
         if self._sender is not None:
-            done = self._sender.finish(last, self.settings.finish_timeout)
+            # Only what reached the file can be uploaded: wait for that, not for lost records.
+            done = self._sender.finish(journaled.last_written_seq, self.settings.finish_timeout)
             self._sender.close()
             if self._sender.rejected and not self.settings.silent:
                 print(
@@ -502,8 +560,8 @@ class Run:
                 reason = f" ({self._sender.last_error})" if self._sender.last_error else ""
                 print(
                     f"labbook: run {self.id} was not fully uploaded within "
-                    f"{self.settings.finish_timeout:g}s{reason}; everything is in the journal. "
-                    f"Upload the rest with:\n  labbook sync {self._run_dir.path}",
+                    f"{self.settings.finish_timeout:g}s{reason}; the rest is in the journal. "
+                    f"Upload it with:\n  labbook sync {self._run_dir.path}",
                     file=sys.__stderr__,
                 )
         release_lock(self._lock_fd)
@@ -527,6 +585,28 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<Run {self.path} ({self.name})>"
+
+
+def _store_place(s: Settings) -> str:
+    """The local store, as a user would find it: its folder, or its database without password."""
+    if not s.db_url:
+        return f"local store {s.expanded_dir()}"
+    url = s.db_url
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        creds, _, host = rest.partition("@")
+        url = f"{scheme}://{creds.split(':', 1)[0]}@{host}"
+    return f"store {url}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
 
 
 def _as_step(step: Any) -> int:

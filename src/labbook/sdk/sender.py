@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import json
 import operator
 import random
@@ -24,35 +25,53 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from labbook import limits, records
+from labbook.errors import RecordsRefused
 from labbook.sdk.journal import RunDir
-from labbook.sdk.sinks import RecordsRefused, Sink
+
+if TYPE_CHECKING:
+    from labbook.sdk.sinks import Sink
 
 REJECTED_NAME = "rejected.jsonl"
 """Beside the journal: one JSON line per record a sink refused and the sender set aside."""
 
 HOT_LIMIT = 200_000
 """At most this many records are held as objects for the sink; beyond, the file is read back."""
-HOT_BATCH = 10_000
+HOT_BATCH = 100_000
+"""At most this many handed-over records per store transaction: a transaction's fixed cost (the
+run row, metric keys, block inserts) is a few ms, so a sender that fell behind catches up in
+bigger steps."""
+READ_AHEAD = 8 * 1024 * 1024
+"""Bytes of journal read at a time when the sender reads the file back."""
 
 
 class Sender:
-    """Tails one run's journal and delivers it to a sink in batches."""
+    """Tails one run's journal and delivers it to a sink in batches.
+
+    The sink may be given opened, or as ``open_sink``, which the sender's thread calls before its
+    first delivery (and again after a failure): opening the local store imports SQLAlchemy and
+    checks migrations, and a server whose key owner is not known yet must first be asked. Neither
+    belongs on the training thread, and a failure there is retried like any other sink failure.
+    """
 
     def __init__(
         self,
         run_dir: RunDir,
-        sink: Sink,
+        sink: Sink | None,
         *,
+        open_sink: Callable[[], Sink] | None = None,
         batch_bytes: int = 1_000_000,
         min_interval: float = 0.2,
         on_error: Callable[[BaseException], None] | None = None,
         warn_rejected: bool = True,
     ) -> None:
+        if sink is None and open_sink is None:
+            raise ValueError("Sender needs a sink or open_sink")
         self.run_dir = run_dir
-        self.sink = sink
+        self._sink = sink
+        self._open_sink = open_sink
         self.batch_bytes = batch_bytes
         self.min_interval = min_interval
         self.acked_seq, self._offset = run_dir.read_acked()
@@ -72,53 +91,76 @@ class Sender:
         """Records this sender set aside (see the module doc)."""
         self._warn_rejected = warn_rejected
         self._rejected_seqs: set[int] | None = None
-        # Records the writer just wrote, as objects: (journal offset after them, records).
-        self._hot: deque[tuple[int, list[records.AnyRecord]]] = deque()
+        self.final = False
+        """The journal's writer is gone: bytes at its end that hold no frame are a torn tail."""
+        self.skipped: list[records.Skipped] = []
+        """Damaged regions (and, when ``final``, a torn tail) read past, in file offsets."""
+        self._eof = False
+        """The buffer ends where the file did when it was last read."""
+        # Records the writer just wrote, as objects: (their start and end offsets in the
+        # journal, the records). Contiguous: each entry starts where the one before it ends.
+        self._hot: deque[tuple[int, int, list[records.AnyRecord]]] = deque()
         self._hot_count = 0
-        self._hot_gen = 0
         self._hot_lock = threading.Lock()
 
+    @property
+    def sink(self) -> Sink:
+        """The sink, opened now if it was given as ``open_sink`` (raises what opening raises)."""
+        return self._sink if self._sink is not None else self.connect()
+
+    def connect(self) -> Sink:
+        if self._sink is None:
+            assert self._open_sink is not None
+            self._sink = self._open_sink()
+        return self._sink
+
     # ----- records handed over by the writer ---------------------------------------------------
-    def offer(self, end_offset: int, recs: list[records.AnyRecord]) -> None:
-        """The writer thread hands over ``recs``, which end at ``end_offset`` in the journal."""
+    def offer(self, start: int, end: int, recs: list[records.AnyRecord]) -> None:
+        """The writer thread hands over ``recs``, whose frames span ``start``..``end`` in the
+        journal (records it held through a failed write are not handed over: the file has them).
+
+        The queue holds a contiguous stretch of the journal (a hot batch is stored right after
+        what was acked: a gap inside it would make the records in the gap look like ones the
+        store already holds). When it is full (the sink is behind: a server down, a store still
+        opening), offers are refused until the sender has emptied it; the refused records are read
+        back from the file, up to where the queue starts again.
+        """
         with self._hot_lock:
-            if self._hot_count + len(recs) > HOT_LIMIT:
-                # The sink is behind (server down?): stop holding objects, read the file later.
-                self._hot.clear()
-                self._hot_count = 0
-                self._hot_gen += 1
-            else:
-                self._hot.append((end_offset, recs))
+            follows = not self._hot or self._hot[-1][1] == start
+            if follows and self._hot_count + len(recs) <= HOT_LIMIT:
+                self._hot.append((start, end, recs))
                 self._hot_count += len(recs)
         self._wake.set()
 
     def _send_hot(self) -> int:
-        """Send the writer's records that directly follow ``acked_seq``; -1 when there are none."""
+        """Send the writer's records that directly follow what was acked; -1 when the queue does
+        not start there (empty, or only the file holds what comes first)."""
         with self._hot_lock:
             # Entries the file path already covered are done.
-            while self._hot and self._hot[0][0] <= self._offset:
-                self._hot_count -= len(self._hot.popleft()[1])
+            while self._hot and self._hot[0][1] <= self._offset:
+                self._hot_count -= len(self._hot.popleft()[2])
+            if not self._hot or self._hot[0][0] > self._offset:
+                return -1
             batch: list[records.AnyRecord] = []
             end = -1
             taken = 0
-            gen = self._hot_gen
-            for end_offset, recs in self._hot:
-                fresh = _after(recs, self.acked_seq) if batch == [] else recs
-                if not batch and fresh and fresh[0]["seq"] != self.acked_seq + 1:
-                    break  # a gap: only the file has those records
-                batch.extend(fresh)
+            for _, end_offset, recs in self._hot:
+                batch.extend(_after(recs, self.acked_seq) if not batch else recs)
                 end = end_offset
                 taken += 1
                 if len(batch) >= HOT_BATCH:
                     break
-        if taken == 0:
-            return -1
+            if batch and _seq_of(batch[0]) != self.acked_seq + 1:
+                # The offsets said these follow what was acked, the seqs say otherwise: trust
+                # the file. (Sending them would make the records in between look stored.)
+                self._hot.clear()
+                self._hot_count = 0
+                return -1
         if batch:
             self._deliver(batch)
-        with self._hot_lock:
-            if gen == self._hot_gen:  # else the writer dropped the whole queue meanwhile
-                for _ in range(taken):
-                    self._hot_count -= len(self._hot.popleft()[1])
+        with self._hot_lock:  # only this thread takes entries out
+            for _ in range(taken):
+                self._hot_count -= len(self._hot.popleft()[2])
         self._offset = end
         self._buf = b""
         self._buf_start = end
@@ -126,37 +168,58 @@ class Sender:
         return len(batch)
 
     def send_live(self) -> int:
-        """Send what the writer handed over, then anything only the file holds."""
+        """Send what the writer handed over, reading from the file only what it does not hold:
+        what was written before the queue starts, or everything when the queue is empty."""
         sent = 0
-        while self._hot:
+        while True:
             n = self._send_hot()
-            if n < 0:
-                break
-            sent += n
-        return sent + self.send_available()
+            if n >= 0:
+                sent += n
+                continue
+            with self._hot_lock:
+                gap_end = self._hot[0][0] if self._hot else None
+            if gap_end is None:
+                return sent + self.send_available()
+            sent += self.send_available(stop=gap_end)
+            if self._offset < gap_end:  # the file does not hold it all yet (cannot happen)
+                return sent
 
     # ----- one pass ---------------------------------------------------------------------------
-    def _read_new(self) -> None:
+    def _read_new(self) -> bool:
+        """Buffer the next part of the journal (at most :data:`READ_AHEAD` bytes); False at its
+        end. Bounded: a sender far behind (a server down for an hour) must not hold the whole
+        unsent journal in memory at once."""
         self._file.seek(self._buf_start + len(self._buf))
-        more = self._file.read()
+        want = max(READ_AHEAD, 2 * self.batch_bytes)
+        more = self._file.read(want)
+        self._eof = len(more) < want
         if more:
             self._buf += more
+        return bool(more)
 
-    def send_available(self, progress: Callable[[int], None] | None = None) -> int:
-        """Send every complete record in the journal now; return how many were sent.
+    def send_available(
+        self, progress: Callable[[int], None] | None = None, stop: int | None = None
+    ) -> int:
+        """Send every complete record in the journal now (up to offset ``stop``, a frame
+        boundary, when given); return how many were sent.
 
         Raises whatever the sink raises; the acked offset only moves after a successful send.
         """
         self._read_new()
         sent = 0
         while True:
+            if stop is not None and self._offset >= stop:
+                return sent
             base = self._offset - self._buf_start
             # A batch's records are alive together until stored: without the pause, their
             # allocations would trigger full collections that rescan them again and again
             # (a quarter of a sync's time went there).
             with records.gc_paused():
-                batch, end, size = self._decode_batch(base)
+                limit = None if stop is None else stop - self._buf_start
+                batch, end, size = self._decode_batch(base, limit)
                 if end == base:
+                    if self._read_new():  # a frame longer than what was buffered
+                        continue
                     return sent
                 if batch:
                     self._deliver(batch)
@@ -170,7 +233,7 @@ class Sender:
             consumed = self._offset - self._buf_start
             self._buf = self._buf[consumed:]
             self._buf_start = self._offset
-            if size < self.batch_bytes:
+            if size < self.batch_bytes and not self._read_new():
                 return sent
 
     def restart_after(self, seq: int) -> None:
@@ -179,6 +242,7 @@ class Sender:
         self.acked_seq = seq
         self._offset = self._buf_start = len(records.FILE_MAGIC)
         self._buf = b""
+        self._eof = False
 
     # ----- refused records ---------------------------------------------------------------------
     @property
@@ -241,13 +305,22 @@ class Sender:
                 file=sys.__stderr__,
             )
 
-    def _decode_batch(self, base: int) -> tuple[list[records.Record], int, int]:
-        """Records of the frames from buffer offset ``base`` not yet acked, up to about
-        ``batch_bytes`` of payload; with the buffer offset after them and their payload size."""
+    def _decode_batch(
+        self, base: int, limit: int | None = None
+    ) -> tuple[list[records.Record], int, int]:
+        """Records of the frames from buffer offset ``base`` (to ``limit``) not yet acked, up to
+        about ``batch_bytes`` of payload; with the buffer offset after them and their size."""
         batch: list[records.Record] = []
         size = 0
         end = base
-        for frame_end, _, payload in records.iter_frames(self._buf, base):
+        skipped: list[records.Skipped] = []
+        buf = self._buf if limit is None else memoryview(self._buf)[:limit]
+        # Bytes that hold no frame at the end of the buffer are a torn tail only at the end of
+        # a journal whose writer is gone; anywhere else they are the next read's beginning.
+        final = self.final and self._eof and limit is None
+        for frame_end, _, payload in records.iter_frames(
+            buf, base, after_seq=self.acked_seq, final=final, skipped=skipped
+        ):
             end = frame_end
             fresh = _after(records.decode_batch(payload), self.acked_seq)
             if not fresh:
@@ -256,7 +329,13 @@ class Sender:
             size += len(payload)
             if size >= self.batch_bytes:
                 break
+        for sk in skipped:  # buffer offsets to file offsets
+            self._note_skip(dataclasses.replace(sk, offset=sk.offset + self._buf_start))
         return batch, end, size
+
+    def _note_skip(self, skip: records.Skipped) -> None:
+        if skip.offset not in {s.offset for s in self.skipped}:  # a torn tail is met each pass
+            self.skipped.append(skip)
 
     # ----- background thread ------------------------------------------------------------------
     def start(self) -> None:
@@ -272,6 +351,12 @@ class Sender:
 
     def _run_loop(self) -> None:
         backoff = 0.0
+        if self._sink is None:
+            # Open the sink at once: records are already waiting by the time it is ready.
+            try:
+                self.connect()
+            except Exception as exc:
+                backoff = self._failed(exc)
         while not self._closing:
             self._wake.wait(backoff or 1.0)
             if self._closing:
@@ -284,19 +369,24 @@ class Sender:
             self._wake.clear()
             target = self._target_seq
             try:
+                self.connect()
                 self.send_live()
                 backoff = 0.0
                 self._errors = 0
             except Exception as exc:
-                self._errors += 1
-                self.last_error = exc
-                if self._errors == 1 and self._on_error is not None:
-                    self._on_error(exc)
-                backoff = min(5.0, 0.1 * 2 ** min(self._errors, 6)) * (0.5 + random.random())
+                backoff = self._failed(exc)
                 continue
             if target is not None and self.acked_seq >= target:
                 self._done.set()
                 return
+
+    def _failed(self, exc: BaseException) -> float:
+        """Note a failure (the first of a streak is reported); the seconds to back off."""
+        self._errors += 1
+        self.last_error = exc
+        if self._errors == 1 and self._on_error is not None:
+            self._on_error(exc)
+        return min(5.0, 0.1 * 2 ** min(self._errors, 6)) * (0.5 + random.random())
 
     def finish(self, target_seq: int, timeout: float) -> bool:
         """Wait until everything up to ``target_seq`` is stored, at most ``timeout`` seconds."""
@@ -321,8 +411,10 @@ class Sender:
         if self._file.closed:
             return
         self._file.close()
+        if self._sink is None:
+            return
         try:
-            self.sink.close()
+            self._sink.close()
         except Exception as exc:  # closing must not break finish()
             print(f"labbook: closing the sink failed: {exc}", file=sys.__stderr__)
 

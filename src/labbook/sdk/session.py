@@ -7,47 +7,20 @@ that single piece of process state lives, so nothing else needs globals.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import json
-import re
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from labbook import records
-from labbook.client.credentials import server_settings
-from labbook.errors import (
-    AuthenticationError,
-    LabbookError,
-    NotFoundError,
-    PermissionDenied,
-    RateLimited,
-    UsageError,
-    ValidationError,
-)
+from labbook.errors import UsageError
 from labbook.limits import MAX_TEXT_CHARS
-from labbook.sdk import capture
 from labbook.sdk.config import Config, config_input
-from labbook.sdk.journal import JournalWriter, RunDir
-from labbook.sdk.names import run_id as new_run_id
-from labbook.sdk.names import run_name
+from labbook.sdk.launch import check_name, start_run
 from labbook.sdk.run import Run
-from labbook.sdk.sender import Sender
-from labbook.sdk.sinks import LocalSink
-from labbook.sdk.system import SystemMonitor
-from labbook.sdk.values import check_text, clean_mapping, plain
-from labbook.settings import Settings, local_entity
-from labbook.store import RunRef
-
-if TYPE_CHECKING:  # httpx is imported only when a server is configured
-    from labbook.client import Client as HttpClient
-    from labbook.sdk.http import HttpSink
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+from labbook.sdk.values import check_text, clean_mapping
+from labbook.settings import Settings
 
 
 class DisabledRun:
@@ -137,14 +110,6 @@ def active_run() -> Run | DisabledRun | None:
     return _SESSION.run
 
 
-def _check_name(kind: str, value: str) -> str:
-    if not _NAME_RE.match(value):
-        raise ValidationError(
-            f"{kind} name {value!r} is invalid: use 1-128 letters, digits, '_', '-' or '.'"
-        )
-    return value
-
-
 def init(
     project: str | None = None,
     entity: str | None = None,
@@ -181,8 +146,8 @@ def init(
         overrides["mode"] = mode
     if dir is not None:
         overrides["run_dir"] = Path(dir)
-    s = base.model_copy(update=overrides) if overrides else base
-    project = _check_name("project", project or s.project or "uncategorized")
+    s = base.replace(**overrides) if overrides else base
+    project = check_name("project", project or s.project or "uncategorized")
     if config_exclude_keys is not None and config_include_keys is not None:
         raise UsageError("pass config_include_keys or config_exclude_keys, not both")
     cfg = clean_mapping("config", config_input(config))
@@ -210,7 +175,20 @@ def init(
             disabled = DisabledRun(cfg, name, project)
             _SESSION.set(disabled)
             return disabled
-        run = _start(s, project, entity, cfg, name, tags, notes, group, job_type, id, resume)
+        run = start_run(
+            s,
+            project,
+            entity,
+            cfg,
+            name,
+            tags,
+            notes,
+            group,
+            job_type,
+            id,
+            resume,
+            on_finish=_SESSION.clear,
+        )
         _SESSION.set(run)
         if allow_val_change:
             run.config.allow_val_changes()
@@ -225,295 +203,6 @@ def _save_program(run: Run) -> None:
     if program is None or not program.is_file():
         return
     run._copy_code(program, Path(program.name))
-
-
-def _start(
-    s: Settings,
-    project: str,
-    entity: str | None,
-    cfg: dict[str, Any],
-    name: str | None,
-    tags: Sequence[str] | None,
-    notes: str | None,
-    group: str | None,
-    job_type: str | None,
-    run_id: str | None,
-    resume: bool | str | None,
-) -> Run:
-    offline = s.mode == "offline"
-    remote = server_settings(s)
-    if remote.base_url is not None:
-        s = remote  # the run's URL, the sink and a later `labbook sync` use the server
-    client = _client(s) if s.base_url is not None and not offline else None
-    try:
-        ent = _check_name("entity", entity or s.entity or _entity_of(s, client))
-        rid = _check_name("run id", run_id) if run_id else new_run_id()
-        ref = RunRef(ent, project, rid)
-    except BaseException:
-        if client is not None:
-            client.close()
-        raise
-    started = time.time()
-    parent = Path(s.run_dir or Path.cwd()).expanduser()
-    # The run's folder is made only once the store agreed to the run (resume checks below), so
-    # a refused init leaves nothing behind; the sink learns the folder then.
-    sink: LocalSink | HttpSink | None = None
-    reader: Any = None
-    if client is not None:
-        from labbook.client import RemoteReader
-        from labbook.sdk.http import HttpSink
-
-        sink = HttpSink(client, ref, parent, max_batch_bytes=s.sender_batch_bytes)
-        reader = RemoteReader(client)
-    elif not offline:
-        sink = LocalSink.from_settings(s, ref, parent)
-        reader = sink.store
-    start_seq, start_step, summary = 0, 0, {}
-    number = None
-    try:
-        if sink is not None:
-            start_seq = (
-                sink.last_seq() if isinstance(sink, LocalSink) else _open_remote(sink, s, resume)
-            )
-        # A server that was down leaves nothing to check: the run is taken for a new one.
-        if sink is not None and (isinstance(sink, LocalSink) or sink.run_info is not None):
-            if start_seq:
-                if resume in (None, False, "never"):
-                    raise UsageError(
-                        f"run {ref.entity}/{ref.project}/{rid} already exists; pass "
-                        "resume='allow' to continue it or choose another id"
-                    )
-                prev = reader.get_run(ref)
-                cfg = {**prev.config, **cfg}
-                summary = dict(prev.summary)
-                name = name or prev.name
-                steps = [k.last_step for k in reader.metric_keys(ref) if k.last_step is not None]
-                start_step = max(steps) + 1 if steps else 0
-            elif resume == "must":
-                raise UsageError(
-                    f"resume='must' but run {ref.entity}/{ref.project}/{rid} does not exist"
-                )
-            if isinstance(sink, LocalSink):
-                number = reader.count_runs(ent, project) + (0 if start_seq else 1)
-            else:  # the PUT above already created the run
-                with contextlib.suppress(LabbookError):
-                    number = reader.count_runs(ent, project)
-        elif sink is None and resume not in (None, False, "never", "allow"):
-            raise UsageError("resuming a run needs online mode: the store knows where it stopped")
-    except BaseException:
-        if sink is not None:
-            sink.close()
-        raise
-
-    run_dir = RunDir.create(parent, rid, offline, started)
-    if sink is not None:
-        sink.files_dir = run_dir.files
-    lock_fd = run_dir.try_lock()
-    hb = _Heartbeat(s.heartbeat_interval)
-    wake: list[Sender] = []
-    writer = JournalWriter(
-        run_dir.journal,
-        flush_interval=s.flush_interval,
-        start_seq=start_seq,
-        on_flush=lambda end, recs: wake[0].offer(end, recs) if wake else None,
-        tick=hb.tick,
-    )
-    hb.writer = writer
-    sender: Sender | None = None
-    if sink is not None:
-        # A resumed run's journal starts empty but its seqs continue after what the store holds.
-        run_dir.write_acked(start_seq, len(records.FILE_MAGIC))
-        sender = Sender(run_dir, sink, batch_bytes=s.sender_batch_bytes)
-        wake.append(sender)
-        sender.start()
-
-    run_name_ = name or run_name(number or 1 + int(started) % 97)
-    writer.put(
-        {
-            "t": records.RUN,
-            "id": rid,
-            "project": project,
-            "entity": ent,
-            "name": run_name_,
-            "tags": [str(t) for t in (tags or [])],
-            "notes": notes,
-            "group": group,
-            "job_type": job_type,
-            "config": cfg,
-            "started_at": started,
-            "resumed": bool(start_seq),
-        }
-    )
-    console = _capture(s, run_dir, writer, started)
-    return Run(
-        settings=s,
-        run_id=rid,
-        name=run_name_,
-        project=project,
-        entity=ent,
-        run_dir=run_dir,
-        writer=writer,
-        sender=sender,
-        lock_fd=lock_fd,
-        config=cfg,
-        tags=[str(t) for t in (tags or [])],
-        notes=notes,
-        group=group,
-        job_type=job_type,
-        started=started,
-        start_step=start_step,
-        summary=summary,
-        console=console,
-        on_finish=_SESSION.clear,
-    )
-
-
-def _client(s: Settings) -> HttpClient:
-    from labbook.client import Client
-
-    return Client.from_settings(s)
-
-
-INIT_BUDGET = 2.0
-"""Seconds ``init`` spends retrying a server that does not answer before it journals alone."""
-
-
-def _auth_error(s: Settings, exc: LabbookError) -> LabbookError:
-    problem = "rejected the API key" if s.api_key else "needs an API key"
-    return AuthenticationError(
-        f"the labbook server at {s.base_url} {problem} ({exc.message}); "
-        "run `labbook login` or set LABBOOK_API_KEY"
-    )
-
-
-def _entity_of(s: Settings, client: HttpClient | None) -> str:
-    """Default entity: the key owner's name on a server, else the local user name."""
-    from labbook.client.credentials import stored_user
-
-    if client is None:
-        # Offline with a server configured: the run is synced there later, as the key's owner.
-        return (stored_user(s) if s.base_url is not None else None) or local_entity()
-    from labbook.client import ServerUnavailable
-
-    try:
-        return str(client.viewer(budget=INIT_BUDGET)["name"])
-    except AuthenticationError as exc:
-        raise _auth_error(s, exc) from None
-    except (ServerUnavailable, RateLimited):
-        user = stored_user(s)
-        if user is not None:
-            return user
-        fallback = local_entity()
-        if not s.silent:
-            print(
-                f"labbook: cannot reach {s.base_url} to learn whose key this is; logging as "
-                f"entity {fallback!r} (pass entity= or set LABBOOK_ENTITY to choose)",
-                file=sys.__stderr__,
-            )
-        return fallback
-
-
-def _open_remote(sink: HttpSink, s: Settings, resume: bool | str | None) -> int:
-    """Create or resume the run on the server; a down server leaves the run to the journal."""
-    from labbook.client import ServerUnavailable
-
-    ref = sink.ref
-    try:
-        return sink.open(budget=INIT_BUDGET)
-    except AuthenticationError as exc:
-        raise _auth_error(s, exc) from None
-    except (NotFoundError, PermissionDenied) as exc:
-        if not s.api_key:  # anonymous callers see no private project: that is the real problem
-            raise _auth_error(s, exc) from None
-        raise type(exc)(
-            f"cannot log to project {ref.entity}/{ref.project} on {s.base_url}: it does not exist "
-            f"or this API key may not write to it ({exc.message})"
-        ) from None
-    except (ServerUnavailable, RateLimited) as exc:
-        if resume not in (None, False, "never"):
-            raise UsageError(
-                f"resume={resume!r} needs the server, which knows where run {ref} stopped, "
-                f"but it is unreachable: {exc.message}"
-            ) from None
-        sink.expect_new = True
-        if not s.silent:
-            print(
-                f"labbook: cannot reach the server ({exc.message}); the run is journaled "
-                "locally and uploaded when the server answers (or with `labbook sync`)",
-                file=sys.__stderr__,
-            )
-        return 0
-
-
-class _Heartbeat:
-    """Queues a heartbeat record from the writer thread every ``interval`` seconds."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self.last = time.monotonic()
-        self.writer: JournalWriter | None = None
-
-    def tick(self) -> None:
-        now = time.monotonic()
-        if now - self.last >= self.interval and self.writer is not None:
-            self.last = now
-            self.writer.put({"t": records.HEARTBEAT, "ts": time.time()})
-
-
-class _Captures:
-    """What runs beside the script until ``finish``: console tee and system sampler."""
-
-    def __init__(self, console: Any, monitor: SystemMonitor | None) -> None:
-        self.console = console
-        self.monitor = monitor
-
-    def stop(self) -> None:
-        if self.monitor is not None:
-            self.monitor.stop()
-        if self.console is not None:
-            self.console.stop()
-
-
-def _capture(s: Settings, run_dir: RunDir, writer: JournalWriter, started: float) -> _Captures:
-    """Metadata, git state, requirements, console output and system metrics, each behind its
-    own setting."""
-    files = run_dir.files
-    meta: dict[str, Any] = {}
-    if s.capture_system:
-        meta.update(capture.system_metadata())
-    if s.capture_git:
-        git = capture.git_state(Path.cwd(), exclude=[run_dir.path.parent])
-        if git is not None:
-            meta["git"] = git.to_dict()
-            if git.diff:
-                with contextlib.suppress(OSError):
-                    (files / "diff.patch").write_text(git.diff, encoding="utf-8")
-    if s.capture_requirements:
-        with contextlib.suppress(OSError):
-            (files / "requirements.txt").write_text(capture.requirements())
-    if meta:
-        clean: dict[str, Any] = {}
-        for k, v in meta.items():
-            with contextlib.suppress(ValueError, TypeError):  # a capture never fails init
-                clean[k] = plain(k, v)
-        meta = clean
-        with contextlib.suppress(OSError, TypeError, ValueError):
-            (files / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-        writer.put({"t": records.META, "m": meta})
-    console: capture.ConsoleCapture | None = None
-    if s.capture_console:
-        console = capture.ConsoleCapture(files / "output.log")
-        try:
-            console.start()
-        except OSError as exc:
-            print(f"labbook: console output will not be captured: {exc}", file=sys.__stderr__)
-            console = None
-    monitor = None
-    if s.system_metrics:
-        monitor = SystemMonitor(
-            writer.put, interval=s.system_interval, disk_path=run_dir.path, started=started
-        ).start()
-    return _Captures(console, monitor)
 
 
 def finish_active(exit_code: int | None = None) -> None:

@@ -6,29 +6,25 @@ stored changes nothing, which is what makes ``labbook sync`` safe to repeat.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from labbook import records
-from labbook.blobs import BlobStore, open_blobstore
-from labbook.errors import ValidationError
-from labbook.settings import Settings
-from labbook.store import RunRef, Store
+from labbook.errors import RecordsRefused, StorageFull, ValidationError
+from labbook.store import RunRef
 
-
-class RecordsRefused(ValidationError):
-    """The destination refused records of a batch for good (a limit, a value it cannot store).
-
-    Only a sink raises it, and only for its records: the run itself, the credentials and the
-    connection were fine, so retrying the same batch would fail forever. The sender then
-    isolates the refused records (``Sender``'s bisection) and stores the others.
-    """
-
-    code = "records_refused"
+if TYPE_CHECKING:  # SQLAlchemy loads on the sender thread, when the sink is opened
+    from labbook.blobs import BlobStore
+    from labbook.settings import Settings
+    from labbook.store import Store
 
 
 class Sink(Protocol):
+    files_dir: Path
+    """Where the run's files are (a ``file`` record's path is relative to it)."""
+
     def last_seq(self) -> int:
         """Highest seq the destination already holds for this run (0 for a new run)."""
         ...
@@ -55,28 +51,37 @@ class LocalSink:
 
     @classmethod
     def from_settings(cls, settings: Settings, ref: RunRef, files_dir: Path) -> LocalSink:
-        store = Store.open(settings.resolved_db_url(), crash_after=settings.crash_after)
+        from labbook.blobs import open_blobstore
+        from labbook.store import Store
+
+        store = Store.from_settings(settings)
         return cls(store, open_blobstore(settings.resolved_blobs_uri(), settings), ref, files_dir)
 
     def last_seq(self) -> int:
         return self.store.last_seq(self.ref)
 
     def send(self, batch: Sequence[records.AnyRecord]) -> int:
-        # Paused GC: the dict forms of the rows live only while they are stored (see HistoryRow).
+        # Rows go to the store as the structs ``log()`` made: the store reads their fields in
+        # C (records.row_*); turning each into a dict first cost more than storing it.
         with records.gc_paused():
-            return self._send(records.as_dicts(batch))
+            for rec in batch:
+                if type(rec) is dict and rec["t"] == records.FILE:
+                    self._upload(rec)
+            try:
+                return self.store.ingest(self.ref, batch)
+            except ValidationError as exc:  # the ref was valid when the sink was made: a record's
+                raise RecordsRefused(exc.message) from exc
 
-    def _send(self, batch: list[records.Record]) -> int:
-        for rec in batch:
-            if rec["t"] == records.FILE:
-                path = self.files_dir / rec["path"]
-                # The file may have been deleted since it was recorded; its hash still names it.
-                if path.is_file() and not self.blobs.exists(rec["sha256"]):
-                    rec["sha256"] = self.blobs.put_file(path, rec["sha256"])
-        try:
-            return self.store.ingest(self.ref, batch)
-        except ValidationError as exc:  # the ref was valid when the sink was made: a record's
-            raise RecordsRefused(exc.message) from exc
+    def _upload(self, rec: records.Record) -> None:
+        path = self.files_dir / rec["path"]
+        # The file may have been deleted since it was recorded; its hash still names it.
+        if path.is_file() and not self.blobs.exists(rec["sha256"]):
+            try:
+                rec["sha256"] = self.blobs.put_file(path, rec["sha256"])
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                raise StorageFull(f"no room for files: {exc.strerror}") from exc
 
     def close(self) -> None:
         self.store.close()

@@ -7,12 +7,15 @@ the ones every Store and server enforces, so a value ``log()`` accepted is never
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
-import numpy as np
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from labbook import limits
 from labbook.limits import MAX_KEY_CHARS, MAX_RECORD_BYTES, MAX_ROW_KEYS, RESERVED_KEYS, shorten
@@ -87,21 +90,31 @@ def _bad(key: str, value: Any, hint: str = "") -> TypeError:
     return TypeError(f"cannot log key {shorten(key)!r}: unsupported value of type {what}{hint}")
 
 
+def _numpy() -> Any:
+    """numpy, if this process imported it; None otherwise.
+
+    A value can only be a numpy object once numpy is imported, so a script that never uses it
+    does not pay its import (~0.1 s) for ``init``/``log`` to recognise its types.
+    """
+    return sys.modules.get("numpy")
+
+
 def scalar(key: str, value: Any) -> Any:
     """A python float/int/bool/str/None for a value that is not one already, or TypeError."""
     if value is None:
         return None
-    if isinstance(value, np.generic):
-        if isinstance(value, np.bool_):
+    numpy = _numpy()
+    if numpy is not None and isinstance(value, numpy.generic):
+        if isinstance(value, numpy.bool_):
             return bool(value)
-        if isinstance(value, np.integer):
+        if isinstance(value, numpy.integer):
             return _int(key, int(value))
-        if isinstance(value, np.floating):
+        if isinstance(value, numpy.floating):
             return float(value)
-        if isinstance(value, np.str_):
+        if isinstance(value, numpy.str_):
             return text(key, str(value))
         raise _bad(key, value)
-    if isinstance(value, np.ndarray):
+    if numpy is not None and isinstance(value, numpy.ndarray):
         if value.ndim == 0:
             return scalar(key, value[()])
         raise _bad(key, value, f" with shape {value.shape}; log a scalar (or a labbook.Histogram)")
@@ -225,7 +238,8 @@ def _loggable(key: str, value: Any, nested: int = 0) -> Any:
     inside a list stays a list: a histogram is a value of its own). ``nested``: how many lists
     this value is inside.
     """
-    if isinstance(value, np.generic):  # numpy scalars: the common case here
+    numpy = _numpy()
+    if numpy is not None and isinstance(value, numpy.generic):  # numpy scalars: common here
         return scalar(key, value)
     if isinstance(value, list | tuple):
         if nested >= limits.MAX_DEPTH:
@@ -241,7 +255,7 @@ def _loggable(key: str, value: Any, nested: int = 0) -> Any:
             for i, v in enumerate(value)
         ]
     arr: np.ndarray | None = None
-    if isinstance(value, np.ndarray) and value.ndim > 0:
+    if numpy is not None and isinstance(value, numpy.ndarray) and value.ndim > 0:
         arr = value
     elif type(value).__module__.startswith("torch") and hasattr(value, "dim") and value.dim() > 0:
         t = value.detach().cpu()
@@ -400,7 +414,8 @@ def plain(key: str, value: Any, depth: int = 2) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
         return [plain(f"{key}[{i}]", v, depth + 1) for i, v in enumerate(items)]
-    if isinstance(value, np.ndarray) and value.ndim > 0:
+    numpy = _numpy()
+    if numpy is not None and isinstance(value, numpy.ndarray) and value.ndim > 0:
         return plain(key, value.tolist(), depth)
     try:
         return scalar(key, value)

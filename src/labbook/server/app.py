@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from labbook import __version__
 from labbook.blobs import open_blobstore
 from labbook.errors import LabbookError, RateLimited, UsageError
-from labbook.server.auth import LoginLimiter
+from labbook.server.auth import AuthMode, LoginLimiter
 from labbook.server.routes import (
     files,
     history,
@@ -59,11 +59,12 @@ _HTTP_CODES = {
 
 
 def check_bind(settings: Settings) -> None:
-    """Refuse to serve a non-loopback address without authentication."""
-    if not settings.auth_enabled() and not is_loopback(settings.host):
+    """Refuse to serve a non-loopback address with auth turned off (unset, auth is on there)."""
+    if settings.auth is False and not is_loopback(settings.host):
         raise UsageError(
             f"refusing to serve on {settings.host} with auth off: anyone who can reach it would "
-            "act as the local admin. Bind 127.0.0.1, or turn auth on (LABBOOK_AUTH=true)."
+            "act as the local admin. Bind 127.0.0.1, or leave auth on (drop --no-auth and "
+            "LABBOOK_AUTH=false: it is on by default there)."
         )
 
 
@@ -113,15 +114,13 @@ def _install_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings) -> FastAPI:
     """The labbook server for ``settings``: the one place that wires store, blobs and routes."""
     check_bind(settings)
-    store = Store.open(settings.resolved_db_url(), crash_after=settings.crash_after)
+    store = Store.from_settings(settings)
     try:
         blobs = open_blobstore(settings.resolved_blobs_uri())
-        auth = settings.auth_enabled()
+        auth = AuthMode(settings, store, local_user_name(settings))
         local_user = None
-        if not auth:  # the one local user is an admin, even if the name existed without it
-            local_user = replace(
-                store.ensure_user(local_user_name(settings), admin=True), admin=True
-            )
+        if not auth.enabled():  # the one local user is an admin, even if the name existed
+            local_user = replace(store.ensure_user(auth.local_user, admin=True), admin=True)
     except BaseException:
         store.close()
         raise
@@ -148,7 +147,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.blobs = blobs
-    app.state.auth_enabled = auth
+    app.state.auth = auth
     app.state.local_user = local_user
     app.state.login_limiter = LoginLimiter(settings.login_max_failures)
     _install_handlers(app)

@@ -1,7 +1,8 @@
 """Who is calling (``Principal``) and what they may do (``require_project``).
 
 Credentials: ``Authorization: Bearer <api key>`` or the ``labbook_session`` cookie; none means
-anonymous. With auth off (single-user local mode) every request is the local admin user.
+anonymous, or the local admin user while auth is off (single-user local mode, see ``AuthMode``).
+A presented key is never ignored, in either mode: a valid one is its user, any other is 401.
 Permissions: a user is admin of their own entity, team members have their stored role, site admins
 have every role, anyone may read a public project. Private projects answer 404 to callers without a
 role, with a message that does not name the project.
@@ -10,6 +11,7 @@ role, with a message that does not name the project.
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -19,8 +21,11 @@ from fastapi import Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from labbook.errors import AuthenticationError, NotFoundError, PermissionDenied, RateLimited
+from labbook.settings import Settings, is_loopback
 from labbook.store import Store
 from labbook.store.accounts import UserInfo, role_rank
+
+log = logging.getLogger("labbook.server")
 
 SESSION_COOKIE = "labbook_session"
 Need = Literal["read", "write", "admin"]
@@ -50,6 +55,86 @@ class Principal:
 
 ANONYMOUS = Principal(None)
 
+_FIRST_USER = (
+    "labbook users create NAME --password-stdin (a password, for the dashboard) and "
+    "labbook keys create NAME (a key, for the SDK), with --db and LABBOOK_DB_SCHEMA as the server's"
+)
+
+
+class AuthMode:
+    """Whether the server requires credentials, and why (DESIGN.md, Server).
+
+    ``LABBOOK_AUTH`` (``--auth/--no-auth``) decides when set: ``false`` is refused on a
+    non-loopback address (``check_bind``). Unset, auth is on for a non-loopback bind, and on a
+    loopback one as soon as the database holds a user with a password or an API key: a reverse
+    proxy on the same host connects from 127.0.0.1 too, so the bind address alone says nothing
+    about who is calling. Single-user local mode (every request without credentials is the
+    local admin) is left for a fresh database: a local store, whose runs the SDK wrote without
+    any account.
+
+    While it is off (and not pinned off), every request asks the store again, one indexed
+    EXISTS: the first password or key, made with ``labbook users create``/``keys create`` on
+    the host, over REST by the local admin, or through another replica, turns auth on from the
+    next request in every process without a restart. Once on it stays on for the life of the
+    process, so removing credentials never opens a running server.
+    """
+
+    def __init__(self, settings: Settings, store: Store, local_user: str) -> None:
+        self._store = store
+        self.explicit = settings.auth
+        self.host = settings.host
+        self.local_user = local_user
+        if self.explicit is not None:
+            self._on = self.explicit
+        elif not is_loopback(settings.host):
+            self._on = True
+        else:
+            self._on = store.has_credentials()
+
+    def enabled(self) -> bool:
+        if self._on:
+            return True
+        if self.explicit is False:
+            return False
+        if self._store.has_credentials():
+            self._on = True
+            log.warning(
+                "auth is on from now on: the database holds a user with a password or an API "
+                "key (requests without credentials are anonymous, no longer %r)",
+                self.local_user,
+            )
+        return self._on
+
+    def describe(self) -> str:
+        """One line for the server's start: the mode and why."""
+        creds = self._store.has_credentials()
+        if self._on:
+            if self.explicit:
+                why = "LABBOOK_AUTH=true (--auth)"
+            elif not is_loopback(self.host):
+                why = f"{self.host} is not a loopback address"
+            else:
+                return "auth on: the database holds users with a password or an API key"
+            if creds:
+                return f"auth on: {why}"
+            return f"auth on: {why}; no user can log in yet: create one with {_FIRST_USER}"
+        if self.explicit is False:
+            line = (
+                f"auth off (LABBOOK_AUTH=false, --no-auth): a request without credentials acts "
+                f"as the local admin {self.local_user!r}"
+            )
+            if creds:
+                line += (
+                    " although the database holds users with a password or an API key: anyone "
+                    f"who reaches {self.host}, a reverse proxy on this host included, is admin"
+                )
+            return line
+        return (
+            "single-user local mode: the database holds no user with a password or an API key, "
+            f"so a request without credentials acts as the local admin {self.local_user!r}; "
+            f"auth turns on by itself once one exists ({_FIRST_USER})"
+        )
+
 
 # Declared for the OpenAPI document (its security schemes); the header and cookie are read below.
 _bearer = HTTPBearer(auto_error=False, description="an API key")
@@ -63,8 +148,6 @@ def principal_from_request(
 ) -> Principal:
     """The caller of ``request`` (a FastAPI dependency)."""
     state = request.app.state
-    if not state.auth_enabled:
-        return Principal(state.local_user, "local")
     store: Store = state.store
     header = request.headers.get("authorization")
     if header:
@@ -80,6 +163,9 @@ def principal_from_request(
         user = store.user_for_session(token)
         if user is not None:
             return Principal(user, "session")
+    mode: AuthMode = state.auth
+    if not mode.enabled():
+        return Principal(state.local_user, "local")
     return ANONYMOUS
 
 

@@ -189,6 +189,11 @@ class RunOut(BaseModel):
 class RunPage(BaseModel):
     items: list[RunOut]
     next_cursor: str | None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="first page only: fields of the filter or order that no run of the project "
+        "has, with the keys that do exist",
+    )
 
 
 class RunUpsertIn(BaseModel):
@@ -210,6 +215,9 @@ class RunPatchIn(BaseModel):
     tags: list[str] | None = Field(default=None, max_length=1000)
     notes: str | None = Field(default=None, max_length=100_000)
     state: RunState | None = None
+    config: dict[str, Any] | None = Field(default=None, description="replaces the whole config")
+    group: str | None = Field(default=None, max_length=256)
+    job_type: str | None = Field(default=None, max_length=256)
 
 
 class LastSeqOut(BaseModel):

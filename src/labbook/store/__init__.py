@@ -2,20 +2,39 @@
 
 The SDK's local sink, ``labbook sync`` and the server all write through :class:`Store.ingest` and
 read through the same class; there is no other storage backend.
+
+Names load on first use: the SDK's training thread imports ``labbook.store.peek`` (one count) and
+must not pay for SQLAlchemy (~0.2 s) or even the value types' dataclasses; the sender's thread
+loads the rest when it opens the store.
 """
 
 from __future__ import annotations
 
-from labbook.store.models import (
-    Envelope,
-    FileInfo,
-    KeySeries,
-    MetricKeyInfo,
-    ProjectInfo,
-    RunInfo,
-    RunRef,
-)
-from labbook.store.store import Store
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from labbook.store.models import (
+        Envelope,
+        FileInfo,
+        KeySeries,
+        MetricKeyInfo,
+        ProjectInfo,
+        RunInfo,
+        RunRef,
+    )
+    from labbook.store.store import Store
+
+_WHERE = {
+    "Envelope": "models",
+    "FileInfo": "models",
+    "KeySeries": "models",
+    "MetricKeyInfo": "models",
+    "ProjectInfo": "models",
+    "RunInfo": "models",
+    "RunRef": "models",
+    "Store": "store",
+}
 
 __all__ = [
     "Envelope",
@@ -27,3 +46,9 @@ __all__ = [
     "RunRef",
     "Store",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

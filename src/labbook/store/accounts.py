@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from labbook.errors import ConflictError, NotFoundError, ValidationError
@@ -193,6 +193,24 @@ class AccountsMixin:
             ).first()
         ok = verify_password(None if row is None else row.password_hash, password)
         return _user(row) if ok and row is not None else None
+
+    def has_credentials(self) -> bool:
+        """True when the database holds a user with a password or an API key: the server then
+        requires credentials (``labbook.server.auth.AuthMode``).
+
+        Users without either (the local admin of single-user mode, a ``labbook users create``
+        without ``--password-stdin``) do not count: nobody can log in as them. Revoked keys do:
+        a server whose keys were all revoked must not fall back to letting everyone in. One
+        indexed EXISTS, cheap enough to ask on every request while auth is off.
+        """
+        with self._read() as conn:
+            q = select(
+                or_(
+                    exists().where(users.c.password_hash.is_not(None)),
+                    exists().where(api_keys.c.id.is_not(None)),
+                )
+            )
+            return bool(conn.execute(q).scalar())
 
     # ---------------------------------------------------------------------------------- teams
     def create_team(self, name: str, owner: str) -> None:

@@ -9,6 +9,7 @@ run ends. The pure block format and envelope math live in ``history.py``.
 from __future__ import annotations
 
 import math
+import operator
 from collections import namedtuple
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -131,53 +132,86 @@ class Collected:
         return out
 
 
-def collect_history(hrows: list[rk.Record]) -> Collected:
-    """Transpose history rows into per-key columns.
-
-    Rows are grouped by their key tuple, so the transposition itself (``zip(*values)``) runs in C
-    once per distinct key set instead of once per point; that is most of the ingest speed.
-    """
+def collect_history(hrows: list[rk.AnyRecord]) -> Collected:
+    """Transpose history rows into per-key columns; every step of it runs in C per row (that is
+    most of the ingest speed, and what lets the sender keep up with a training loop)."""
     n = len(hrows)
     try:
-        step_list = [r["step"] for r in hrows]
+        if set(map(type, hrows)) == {rk.HistoryRow}:  # what log() made: fields read in C
+            step_list = list(map(rk.row_step, hrows))
+            ts_list = list(map(rk.row_ts, hrows))
+            ds = list(map(rk.row_values, hrows))
+        else:
+            step_list = [r["step"] for r in hrows]
+            ts_list = [r["ts"] for r in hrows]
+            ds = [r["d"] for r in hrows]
         if not set(map(type, step_list)) <= {int}:
             step_list = [hist.check_step(s, "step") for s in step_list]
         steps = np.array(step_list, dtype=np.int64)
-        times = np.array([r["ts"] for r in hrows], dtype=np.float64)
-        ds = [r["d"] for r in hrows]
+        times = np.array(ts_list, dtype=np.float64)
     except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise ValidationError(f"bad history row: {e!r}") from e
     if not set(map(type, ds)) <= {dict}:
         raise ValidationError("history 'd' must be an object")
+    per_key: dict[str, list[tuple[list[int] | None, Sequence[Any]]]] = {}
+    keys0 = ds[0].keys() if ds else None
+    if keys0 is not None and all(map(keys0.__eq__, map(dict.keys, ds))):
+        # Every row logs the same keys (a training loop): read each key's column straight out
+        # of the dicts, in C, with no tuple per row.
+        keys = tuple(keys0)
+        _check_key_count(keys, hrows, None)
+        if not keys:
+            pass  # rows without values: steps only
+        elif len(keys) == 1:
+            per_key[keys[0]] = [(None, list(map(operator.itemgetter(keys[0]), ds)))]
+        else:
+            cols = zip(*map(operator.itemgetter(*keys), ds), strict=True)
+            per_key = {k: [(None, col)] for k, col in zip(keys, cols, strict=True)}
+        return _collected(n, steps, times, per_key, hrows)
+    # Rows log different keys: group them by their key tuple, so the transposition itself
+    # (``zip(*values)``) runs in C once per distinct key set instead of once per point.
     key_tuples = list(map(tuple, ds))
     value_tuples = list(map(tuple, map(dict.values, ds)))
-    distinct = set(key_tuples)
-    groups: list[tuple[tuple[str, ...], list[int] | None, list[tuple[Any, ...]]]]
-    if len(distinct) == 1:
-        groups = [(key_tuples[0], None, value_tuples)]  # every row logs the same keys
-    else:
-        by_keys: dict[tuple[str, ...], list[int]] = {}
-        for i, kt in enumerate(key_tuples):
-            idx = by_keys.get(kt)
-            if idx is None:
-                by_keys[kt] = [i]
-            else:
-                idx.append(i)
-        groups = [(kt, idx, [value_tuples[i] for i in idx]) for kt, idx in by_keys.items()]
-    per_key: dict[str, list[tuple[list[int] | None, tuple[Any, ...]]]] = {}
+    by_keys: dict[tuple[str, ...], list[int]] = {}
+    for i, kt in enumerate(key_tuples):
+        idx = by_keys.get(kt)
+        if idx is None:
+            by_keys[kt] = [i]
+        else:
+            idx.append(i)
+    groups = [(kt, idx, [value_tuples[i] for i in idx]) for kt, idx in by_keys.items()]
     for ks, idx, vals in groups:
-        if len(ks) > MAX_ROW_KEYS:
-            seq = hrows[0 if idx is None else idx[0]].get("seq")
-            raise ValidationError(
-                f"record seq {seq} has {len(ks)} keys; at most {MAX_ROW_KEYS} per row"
-            )
+        _check_key_count(ks, hrows, idx)
         for k, col in zip(ks, zip(*vals, strict=True), strict=True):
             per_key.setdefault(k, []).append((idx, col))
+    return _collected(n, steps, times, per_key, hrows)
+
+
+def _check_key_count(
+    keys: tuple[str, ...], hrows: list[rk.AnyRecord], idx: list[int] | None
+) -> None:
+    if len(keys) > MAX_ROW_KEYS:
+        seq = hrows[0 if idx is None else idx[0]]["seq"]
+        raise ValidationError(
+            f"record seq {seq} has {len(keys)} keys; at most {MAX_ROW_KEYS} per row"
+        )
+
+
+def _collected(
+    n: int,
+    steps: np.ndarray,
+    times: np.ndarray,
+    per_key: dict[str, list[tuple[list[int] | None, Sequence[Any]]]],
+    hrows: list[rk.AnyRecord],
+) -> Collected:
+    """Each key's points as typed columns, in row order (``None`` rows: all ``n`` rows), after
+    the key and value limits (``labbook.limits``: once per key, and per string/list point)."""
     out: dict[str, KeyBatch] = {}
     for k, parts in per_key.items():
         problem = limits.key_problem(k) if isinstance(k, str) else "keys must be strings"
         if problem is not None:
-            raise ValidationError(f"{_first_seq(hrows, k)}: key {shorten(str(k))!r}: {problem}")
+            seq = next((r["seq"] for r in hrows if k in r["d"]), None)
+            raise ValidationError(f"record seq {seq}: key {shorten(str(k))!r}: {problem}")
         if len(parts) == 1:
             idx, col = parts[0]
             rows = np.arange(n, dtype=np.int64) if idx is None else np.array(idx, np.int64)
@@ -193,17 +227,10 @@ def collect_history(hrows: list[rk.Record]) -> Collected:
             if v is not None:
                 found = limits.nested_problem(v, 2)
                 if found is not None:
-                    seq = hrows[r].get("seq")
                     raise ValidationError(
-                        f"record seq {seq}: key {shorten(k)!r}{found[0]}: {found[1]}"
+                        f"record seq {hrows[r]['seq']}: key {shorten(k)!r}{found[0]}: {found[1]}"
                     )
     return Collected(steps, times, out)
-
-
-def _first_seq(hrows: list[rk.Record], key: Any) -> str:
-    """``record seq N`` of the first row holding ``key`` (for an error message)."""
-    seq = next((r.get("seq") for r in hrows if key in r["d"]), None)
-    return f"record seq {seq}"
 
 
 # ------------------------------------------------------------------------------ history writes

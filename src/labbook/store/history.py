@@ -211,6 +211,34 @@ def concat_points(
     return sort_by_step(steps, values, times)
 
 
+def union_steps(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """The sorted distinct steps of several step-sorted arrays (a history page's or frame's rows).
+
+    Keys logged together (the usual case) have equal step arrays, and then the first one is the
+    answer as it is: no copy, no sort. Otherwise a stable sort of the concatenation (a merge of
+    sorted runs) and one comparison pass drop the duplicates; ``np.unique`` hashes instead, which
+    took 15 s for 10M steps.
+    """
+    if not arrays:
+        return np.empty(0, np.int64)
+    first = arrays[0]
+    if _strictly_increasing(first) and all(
+        a is first or (len(a) == len(first) and np.array_equal(a, first)) for a in arrays[1:]
+    ):
+        return first
+    merged = np.sort(np.concatenate(arrays), kind="stable")
+    if len(merged) < 2:
+        return merged
+    keep = np.empty(len(merged), dtype=bool)
+    keep[0] = True
+    np.not_equal(merged[1:], merged[:-1], out=keep[1:])
+    return merged[keep]
+
+
+def _strictly_increasing(a: np.ndarray) -> bool:
+    return len(a) < 2 or bool(np.all(a[1:] > a[:-1]))
+
+
 # --------------------------------------------------------------------------------------- envelope
 
 

@@ -9,7 +9,6 @@ columnar blocks per key at the end, with a handful of bulk statements for the wh
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,7 +146,7 @@ def lock_run(conn: Connection, ref: RunRef, now: dt.datetime) -> RunState:
 # ------------------------------------------------------------------------------------- records
 
 
-def _need(rec: rk.Record, key: str) -> Any:
+def _need(rec: rk.AnyRecord, key: str) -> Any:
     try:
         return rec[key]
     except KeyError:
@@ -156,7 +155,7 @@ def _need(rec: rk.Record, key: str) -> Any:
         ) from None
 
 
-def _dict_field(rec: rk.Record, key: str) -> dict[str, Any]:
+def _dict_field(rec: rk.AnyRecord, key: str) -> dict[str, Any]:
     v = _need(rec, key)
     if not isinstance(v, dict):
         raise ValidationError(f"record seq {rec.get('seq')}: {key!r} must be an object")
@@ -204,11 +203,15 @@ def _values(rec: rk.Record, field_name: str, depth: int = 1) -> dict[str, Any]:
     return v
 
 
-def fresh_records(records: Sequence[rk.Record], last_seq: int) -> list[rk.Record]:
-    """The records not yet applied, in seq order (vectorised: batches hold thousands)."""
+def fresh_records(records: Sequence[rk.AnyRecord], last_seq: int) -> list[rk.AnyRecord]:
+    """The records not yet applied, in seq order (vectorised: batches hold thousands).
+
+    Rows may come as :class:`records.HistoryRow` structs (the local sink hands over what
+    ``log()`` made) or as dicts (decoded from a journal or a request body).
+    """
     try:
-        seqs = [r["seq"] for r in records]
-    except (TypeError, KeyError, IndexError):
+        seqs = rk.seqs_of(records)
+    except (TypeError, KeyError, IndexError, AttributeError):
         raise ValidationError("every record must be an object with a 'seq'") from None
     if not set(map(type, seqs)) <= {int} or min(seqs) < 1:
         bad = next(q for q in seqs if type(q) is not int or q < 1)
@@ -224,7 +227,7 @@ def fresh_records(records: Sequence[rk.Record], last_seq: int) -> list[rk.Record
     return list(records[first:])
 
 
-def apply(conn: Connection, ref: RunRef, records: Sequence[rk.Record], now: dt.datetime) -> int:
+def apply(conn: Connection, ref: RunRef, records: Sequence[rk.AnyRecord], now: dt.datetime) -> int:
     """Apply a batch (see the module doc); returns the run's last_seq afterwards."""
     with rk.gc_paused():
         return _apply(conn, ref, records, now)
@@ -233,7 +236,11 @@ def apply(conn: Connection, ref: RunRef, records: Sequence[rk.Record], now: dt.d
 _ROW_KINDS = frozenset({rk.HISTORY, rk.SYSTEM})
 
 
-def _apply(conn: Connection, ref: RunRef, records: Sequence[rk.Record], now: dt.datetime) -> int:
+def _is_row(r: rk.AnyRecord) -> bool:
+    return type(r) is rk.HistoryRow or r.get("t") in _ROW_KINDS
+
+
+def _apply(conn: Connection, ref: RunRef, records: Sequence[rk.AnyRecord], now: dt.datetime) -> int:
     run = lock_run(conn, ref, now)
     todo = fresh_records(records, run.last_seq)
     if not todo:
@@ -242,11 +249,11 @@ def _apply(conn: Connection, ref: RunRef, records: Sequence[rk.Record], now: dt.
     config = dict(v["config"] or {})
     summary = dict(v["summary"] or {})
     meta = dict(v["meta"] or {})
-    hrows: list[rk.Record] = []
+    hrows: list[rk.AnyRecord] = []
     file_recs: dict[str, tuple[str, int]] = {}
     exited = False
     last_seq = int(todo[-1]["seq"])
-    kinds = set(map(dict.get, todo, itertools.repeat("t")))  # fresh_records: all are dicts
+    kinds = rk.kinds_of(todo)
     collected: Collected | None = None
     if kinds == {rk.HISTORY}:
         # The bulk of all traffic: history only. The summary then takes each key's last value.
@@ -258,15 +265,17 @@ def _apply(conn: Connection, ref: RunRef, records: Sequence[rk.Record], now: dt.
         # History among other records (a run's first batch, a journal replayed by sync): the
         # rows still go columnar. Only summary records must be ordered against history rows,
         # and there are none, so the rows' summary effect can be applied in one go.
-        hrows = [r for r in todo if r.get("t") in _ROW_KINDS]
+        hrows = [r for r in todo if _is_row(r)]
         collected = collect_history(hrows)
         if rk.SYSTEM in kinds:  # system rows own their keys and leave the summary alone
             for r in hrows:
-                if r["t"] == rk.HISTORY:
+                if type(r) is rk.HistoryRow:
+                    summary.update(r.d)
+                elif r["t"] == rk.HISTORY:
                     summary.update(r["d"])
         else:
             summary.update(collected.last_values())
-        todo = [r for r in todo if r.get("t") not in _ROW_KINDS]
+        todo = [r for r in todo if not _is_row(r)]
     for r in todo:
         try:
             exited = _apply_one(r, run, config, summary, meta, hrows, file_recs, now) or exited
@@ -299,16 +308,22 @@ def _apply(conn: Connection, ref: RunRef, records: Sequence[rk.Record], now: dt.
 
 
 def _apply_one(
-    r: rk.Record,
+    r: rk.AnyRecord,
     run: RunState,
     config: dict[str, Any],
     summary: dict[str, Any],
     meta: dict[str, Any],
-    hrows: list[rk.Record],
+    hrows: list[rk.AnyRecord],
     file_recs: dict[str, tuple[str, int]],
     now: dt.datetime,
 ) -> bool:
     """Apply one non-bulk record to the in-memory run; True when it ended the run."""
+    if type(r) is rk.HistoryRow:  # a row among summary writes (define_metric): order matters
+        hrows.append(r)
+        summary.update(r.d)
+        return False
+    if not isinstance(r, dict):
+        raise ValidationError(f"record {r!r:.60} is not an object")
     t = r.get("t")
     if t == rk.HISTORY:
         d = r.get("d")

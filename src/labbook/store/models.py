@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from labbook.errors import ValidationError
 from labbook.limits import MAX_NAME_CHARS
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def _empty(dtype: str) -> np.ndarray:
+    """An empty array; numpy is imported here, on first use, so that ``RunRef`` (which the SDK's
+    training thread needs) costs nothing to import."""
+    import numpy
+
+    return numpy.empty(0, dtype)
+
 
 RUN_STATES = ("running", "finished", "failed", "crashed")
 
@@ -128,14 +138,14 @@ class Envelope:
     step_max: int
     buckets: int
     bucket_width: float
-    bucket_lo: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    first_step: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    last_step: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    first: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
-    last: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
-    min: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
-    max: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
-    count: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    bucket_lo: np.ndarray = field(default_factory=lambda: _empty("int64"))
+    first_step: np.ndarray = field(default_factory=lambda: _empty("int64"))
+    last_step: np.ndarray = field(default_factory=lambda: _empty("int64"))
+    first: np.ndarray = field(default_factory=lambda: _empty("float64"))
+    last: np.ndarray = field(default_factory=lambda: _empty("float64"))
+    min: np.ndarray = field(default_factory=lambda: _empty("float64"))
+    max: np.ndarray = field(default_factory=lambda: _empty("float64"))
+    count: np.ndarray = field(default_factory=lambda: _empty("int64"))
 
     def __len__(self) -> int:
         return len(self.bucket_lo)

@@ -4,7 +4,8 @@ Field vocabulary: run columns (``id``, ``name``/``display_name``, ``state``, ``g
 ``job_type``, ``notes``, ``created_at``, ``started_at``, ``finished_at``, ``heartbeat_at``,
 ``exit_code``, ``last_seq``), ``tags``, ``config.<path>``, ``summary.<path>`` (alias
 ``summary_metrics.<path>``) and ``metrics.<key>.<stat>`` with stat in
-last/min/max/count/last_step.
+last/min/max/count/last_step. A ``config.``/``summary.`` path has at most ``MAX_FIELD_DEPTH``
+segments (see there).
 
 JSON values are compared by the type of the filter value: a number is compared with the numeric
 values only (cast, so ``10 > 9`` on both databases), a string with the strings, a bool with the
@@ -16,12 +17,14 @@ path extraction and typing have no portable SQL spelling.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Float,
     and_,
     case,
@@ -38,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import UnaryExpression
 
 from labbook.errors import ValidationError
+from labbook.limits import MAX_DEPTH
 from labbook.store.schema import metric_keys, run_tags, runs
 
 OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists")
@@ -62,6 +66,16 @@ _TIME_COLUMNS = {
 }
 _INT_COLUMNS = {"exit_code": "exit_code", "last_seq": "last_seq"}
 _JSON_ROOTS = {"config": "config", "summary": "summary", "summary_metrics": "summary"}
+MAX_FIELD_DEPTH = MAX_DEPTH
+"""Most segments in a ``config.``/``summary.`` field path (``config.a.b.c`` has 3).
+
+PostgreSQL passes each segment as one argument of ``jsonb_extract_path`` (plus the column and
+the ``$float`` tag of a non-finite number), and a function takes at most 100 arguments: a deeper
+path was a 500 there while SQLite took it. One limit on both databases, far above any real
+config (nested dicts a handful of levels deep) and far below PostgreSQL's, keeps every query
+portable and its SQL small. It is ``labbook.limits.MAX_DEPTH``: no stored value nests deeper than
+a filter can reach."""
+_SHOW_FIELD = 80
 
 Expr = ColumnElement[Any]
 
@@ -78,6 +92,15 @@ def computed_state(cutoff: dt.datetime) -> Expr:
         ),
         else_=runs.c.state,
     )
+
+
+def _shown(name: str) -> str:
+    """``name`` quoted for an error message, its middle cut when long (a hostile field can be
+    megabytes)."""
+    if len(name) <= _SHOW_FIELD:
+        return repr(name)
+    half = _SHOW_FIELD // 2
+    return repr(name[:half] + "..." + name[-half:])
 
 
 def _is_number(v: Any) -> bool:
@@ -186,8 +209,13 @@ class QueryBuilder:
         root, _, rest = name.partition(".")
         if root in _JSON_ROOTS and rest:
             path = rest.split(".")
+            if len(path) > MAX_FIELD_DEPTH:
+                raise ValidationError(
+                    f"field {_shown(name)} is {len(path)} levels deep, deeper than the "
+                    f"{MAX_FIELD_DEPTH} a {root}.<path> filter or order takes"
+                )
             if any(not p for p in path):
-                raise ValidationError(f"invalid field {name!r}: empty path element")
+                raise ValidationError(f"invalid field {_shown(name)}: empty path element")
             return _Field(
                 name, "json", json=_JsonPath(self.dialect, runs.c[_JSON_ROOTS[root]], path)
             )
@@ -380,3 +408,124 @@ def parse_time(v: Any, name: str = "time") -> dt.datetime:
             raise ValidationError(f"{name!r}: {v!r} is not an ISO 8601 time") from None
         return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
     raise ValidationError(f"{name!r} takes a datetime, ISO string or unix seconds; got {v!r}")
+
+
+# ----------------------------------------------------------------------- fields no run has
+def fields_of(filters: Any, order: str | Sequence[str] | None) -> list[str]:
+    """The field names ``filters`` and ``order`` refer to, each once, in order of appearance."""
+    out: dict[str, None] = {}
+
+    def walk(flt: Any) -> None:
+        if not isinstance(flt, dict):
+            return
+        for key, value in flt.items():
+            if key in ("$and", "$or") and isinstance(value, list | tuple):
+                for sub in value:
+                    walk(sub)
+            elif isinstance(key, str) and not key.startswith("$"):
+                out[key] = None
+
+    walk(filters)
+    items = [] if order is None else [order] if isinstance(order, str) else list(order)
+    for item in items:
+        if isinstance(item, str) and item.strip("+-"):
+            out[item.lstrip("+-")] = None
+    return list(out)
+
+
+SAMPLE_RUNS = 500
+"""How many of a project's newest runs the key suggestions are drawn from."""
+
+
+def absent_field_notes(
+    conn: Connection, dialect: str, project_id: int, where: str, names: Sequence[str]
+) -> list[str]:
+    """One message per ``config.*``/``summary.*``/``metrics.*`` field of ``names`` that no run of
+    the project has, naming the keys that do exist (closest first).
+
+    A filter on such a field matches nothing (or everything, for ``$ne``), and an order on it
+    orders nothing: without this the user sees an empty or unsorted table and no reason.
+    Run attributes (``state``, ``name``, ...) always exist and are never reported.
+    """
+    notes: list[str] = []
+    known: dict[str, list[str]] = {}
+    cutoff = dt.datetime.now(dt.UTC)
+    for name in names:
+        root, _, rest = name.partition(".")
+        if root in _JSON_ROOTS and rest:
+            f = QueryBuilder(dialect, cutoff).field(name)
+            assert f.json is not None
+            hit = exists().where(runs.c.project_id == project_id, f.json.exists())
+            if conn.execute(select(hit)).scalar():
+                continue
+            label = _JSON_ROOTS[root]
+            if label not in known:
+                known[label] = _json_keys(conn, project_id, label)
+            notes.append(_note(where, name, [f"{label}.{k}" for k in known[label]], label))
+        elif root == "metrics" and rest:
+            key = rest.rpartition(".")[0]
+            mk = metric_keys.alias("mk")
+            hit = exists().where(
+                mk.c.run_pk == runs.c.pk, runs.c.project_id == project_id, mk.c.key == key
+            )
+            if conn.execute(select(hit)).scalar():
+                continue
+            if "metrics" not in known:
+                keys = conn.execute(
+                    select(mk.c.key)
+                    .distinct()
+                    .join(runs, runs.c.pk == mk.c.run_pk)
+                    .where(runs.c.project_id == project_id)
+                    .order_by(mk.c.key)
+                    .limit(2000)
+                ).scalars()
+                known["metrics"] = list(keys)
+            stat = rest.rpartition(".")[2]
+            notes.append(
+                _note(where, name, [f"metrics.{k}.{stat}" for k in known["metrics"]], "metric")
+            )
+    return notes
+
+
+def _json_keys(conn: Connection, project_id: int, column: str) -> list[str]:
+    """The leaf paths of ``column`` across the project's newest runs (media values are leaves)."""
+    rows = conn.execute(
+        select(runs.c[column])
+        .where(runs.c.project_id == project_id)
+        .order_by(runs.c.created_at.desc())
+        .limit(SAMPLE_RUNS)
+    ).scalars()
+    keys: dict[str, None] = {}
+
+    def walk(d: dict[str, Any], prefix: str) -> None:
+        for k, v in d.items():
+            if isinstance(v, dict) and v and "_type" not in v:
+                walk(v, f"{prefix}{k}.")
+            else:
+                keys[f"{prefix}{k}"] = None
+
+    for value in rows:
+        if isinstance(value, dict):
+            walk(value, "")
+    return sorted(keys)
+
+
+def _note(where: str, name: str, existing: list[str], kind: str) -> str:
+    msg = f"no run in {where} has {name}"
+    # Compared without the shared "config."/"summary." prefix, which would make every key close.
+    root = name.partition(".")[0] + "."
+    tails = {k.removeprefix(root): k for k in existing}
+    close = [
+        tails[t]
+        for t in difflib.get_close_matches(name.removeprefix(root), list(tails), n=3, cutoff=0.7)
+    ]
+    if close:
+        msg += f"; did you mean {' or '.join(close)}?"
+    if not existing:
+        return msg + f" (no run there has any {kind} keys)"
+    rest = [k for k in existing if k not in close]
+    shown = rest[:12]
+    more = f", ... ({len(rest) - len(shown)} more)" if len(rest) > len(shown) else ""
+    if shown:
+        msg += f" ({'other ' if close else ''}{kind} keys: {', '.join(shown)}{more})"
+    return msg

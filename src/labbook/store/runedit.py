@@ -13,9 +13,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Select, delete, func, insert, select, update
 
+from labbook import limits
 from labbook.errors import NotFoundError, ValidationError
 from labbook.limits import MAX_PATH_CHARS
 from labbook.store import ingest as ing
+from labbook.store import jsoncodec
 from labbook.store.models import FileInfo, ProjectInfo, RunInfo, RunRef
 from labbook.store.schema import files, projects, run_tags, runs
 
@@ -134,13 +136,35 @@ class RunEditMixin:
         tags: list[str] | None = None,
         notes: str | None = None,
         state: str | None = None,
+        config: dict[str, Any] | None = None,
+        group: str | None = None,
+        job_type: str | None = None,
     ) -> RunInfo:
-        """Change a run's display attributes (None leaves a field as it is)."""
+        """Change a run's attributes after the fact (None leaves a field as it is).
+
+        ``config`` replaces the whole config (what the read API's ``run.update()`` sends after
+        ``run.config`` was edited); it is stored as given, nested dicts kept nested.
+        """
         values: dict[str, Any] = {}
         if name is not None:
             values["name"] = ing._text(name, "name")
         if notes is not None:
             values["notes"] = ing._text_field("notes", notes)
+        if group is not None:
+            values["group_name"] = ing._text(group, "group")
+        if job_type is not None:
+            values["job_type"] = ing._text(job_type, "job_type")
+        if config is not None:
+            if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+                raise ValidationError("config must be an object with string keys")
+            found = limits.nested_problem(config)  # the limits log()'s config writes meet
+            if found is not None:
+                raise ValidationError(f"config{limits.shorten(found[0])}: {found[1]}")
+            try:
+                jsoncodec.dumps(config)
+            except (TypeError, ValueError) as e:
+                raise ValidationError(f"config cannot be stored as JSON: {e}") from None
+            values["config"] = config
         new_tags = ing._tags(tags) if tags is not None else None
         if new_tags is not None:
             values["tags"] = new_tags
@@ -163,6 +187,16 @@ class RunEditMixin:
                 if new_tags:
                     conn.execute(insert(run_tags), [{"run_pk": pk, "tag": t} for t in new_tags])
         return self.get_run(ref)
+
+    def delete_run(self, ref: RunRef) -> None:
+        """Delete a run with its history, metric keys, tags and file records.
+
+        The database cascades from the runs row. File contents stay in the blob store: blobs are
+        content-addressed and may be shared with other runs.
+        """
+        with self._write() as conn:
+            pk = self._run_pk(conn, ref)
+            conn.execute(delete(runs).where(runs.c.pk == pk))
 
     def touch_run(self, ref: RunRef) -> None:
         """Record a heartbeat now (a running run stays 'running' while these arrive)."""

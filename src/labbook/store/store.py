@@ -11,20 +11,35 @@ import datetime as dt
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 
 from labbook import records as rk
-from labbook.errors import NotFoundError, ProjectNotFound, RunNotFound, UsageError, ValidationError
+from labbook.errors import (
+    NotFoundError,
+    ProjectNotFound,
+    RunNotFound,
+    StorageFull,
+    UsageError,
+    ValidationError,
+)
 from labbook.store import blocks as blk
 from labbook.store import history as hist
 from labbook.store import ingest as ing
 from labbook.store.accounts import AccountsMixin
-from labbook.store.engine import WRITE_OPTION, make_engine, normalize_url, sqlite_file, upgrade
+from labbook.store.engine import (
+    DEFAULT_SCHEMA,
+    WRITE_OPTION,
+    engine_schema,
+    make_engine,
+    normalize_url,
+    sqlite_file,
+    upgrade,
+)
 from labbook.store.models import (
     Envelope,
     FileInfo,
@@ -34,9 +49,12 @@ from labbook.store.models import (
     RunInfo,
     RunRef,
 )
-from labbook.store.query import QueryBuilder
+from labbook.store.query import QueryBuilder, absent_field_notes, fields_of
 from labbook.store.runedit import LAST_RUN_AT, RunEditMixin, project_info, project_infos
 from labbook.store.schema import files, history_blocks, history_values, metric_keys, projects, runs
+
+if TYPE_CHECKING:
+    from labbook.settings import Settings
 
 _RUN_COLUMNS = (
     runs.c.run_id,
@@ -85,6 +103,27 @@ def _values_checked() -> Iterator[None]:
         raise ValidationError(f"the database rejected a value: {e.orig}") from e
 
 
+_SQLITE_FULL = 13
+_PG_DISK_FULL = "53100"
+
+
+@contextmanager
+def _room_checked() -> Iterator[None]:
+    """A database that ran out of room is :class:`StorageFull` (507), not a traceback: the
+    transaction rolled back, so nothing of it is stored and the caller may retry later. The
+    message is the database's own (no file names: a server's answer must not show its paths)."""
+    try:
+        yield
+    except OperationalError as e:
+        orig = e.orig
+        if (
+            getattr(orig, "sqlite_errorcode", None) == _SQLITE_FULL
+            or getattr(orig, "sqlstate", None) == _PG_DISK_FULL
+        ):
+            raise StorageFull(str(orig).strip() or "the database is full") from e
+        raise
+
+
 MAX_BUCKETS = 100_000
 MAX_PAGE = 10_000
 
@@ -122,26 +161,41 @@ class Store(AccountsMixin, RunEditMixin):
     REST API in ``runedit.py``; both are mixed in here, so there is still one Store.
     """
 
-    def __init__(self, url: str | URL, *, crash_after: float = 300.0) -> None:
+    def __init__(
+        self, url: str | URL, *, crash_after: float = 300.0, schema: str = DEFAULT_SCHEMA
+    ) -> None:
         self.url = normalize_url(url)
         self.crash_after = float(crash_after)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, schema=schema)
         self.dialect = self.engine.dialect.name
+        self.schema = engine_schema(self.engine)
+        """The PostgreSQL schema holding the tables; None on SQLite."""
 
     @classmethod
-    def open(cls, url: str | URL, *, crash_after: float = 300.0) -> Store:
-        """A Store whose database exists and is migrated to the newest schema."""
+    def open(
+        cls, url: str | URL, *, crash_after: float = 300.0, schema: str = DEFAULT_SCHEMA
+    ) -> Store:
+        """A Store whose database exists and is migrated to the newest schema (on PostgreSQL:
+        in ``schema``, created when missing)."""
         u = normalize_url(url)
         path = sqlite_file(u)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        store = cls(u, crash_after=crash_after)
+        store = cls(u, crash_after=crash_after, schema=schema)
         try:
-            upgrade(store.engine)
+            with _room_checked():
+                upgrade(store.engine)
         except BaseException:
             store.close()
             raise
         return store
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """``open`` with the database, schema and crash timeout of ``settings``."""
+        return cls.open(
+            settings.resolved_db_url(), crash_after=settings.crash_after, schema=settings.db_schema
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -165,7 +219,7 @@ class Store(AccountsMixin, RunEditMixin):
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with _values_checked(), self.engine.connect() as conn:
+        with _values_checked(), _room_checked(), self.engine.connect() as conn:
             conn = conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 yield conn
@@ -215,7 +269,7 @@ class Store(AccountsMixin, RunEditMixin):
         )
 
     # ---------------------------------------------------------------------------- write path
-    def ingest(self, ref: RunRef, records: Sequence[rk.Record]) -> int:
+    def ingest(self, ref: RunRef, records: Sequence[rk.AnyRecord]) -> int:
         """Apply a batch of journal records to a run in one transaction; see ``ingest.py``.
 
         Idempotent by seq: records at or below the stored last seq are skipped. Returns the stored
@@ -296,6 +350,27 @@ class Store(AccountsMixin, RunEditMixin):
             )
             rows = conn.execute(q).all()
         return [self._run_info(r, entity, project, cutoff) for r in rows]
+
+    def absent_fields(
+        self,
+        entity: str,
+        project: str,
+        *,
+        filters: dict[str, Any] | None = None,
+        order: str | Sequence[str] | None = None,
+    ) -> list[str]:
+        """Messages for the fields of ``filters``/``order`` that no run of the project has (a
+        typo'd key otherwise gives an empty or unsorted table and no reason); see ``query.py``.
+        """
+        roots = ("config.", "summary.", "summary_metrics.", "metrics.")
+        names = [n for n in fields_of(filters, order) if n.startswith(roots)]
+        if not names:  # run attributes always exist
+            return []
+        with self._read() as conn:
+            pid = self._project_id(conn, entity, project)
+            if pid is None:
+                raise ProjectNotFound(f"project {entity}/{project} not found")
+            return absent_field_notes(conn, self.dialect, pid, f"{entity}/{project}", names)
 
     def metric_keys(self, ref: RunRef) -> list[MetricKeyInfo]:
         mk = metric_keys
@@ -390,6 +465,111 @@ class Store(AccountsMixin, RunEditMixin):
                     series = KeySeries(series.steps[m], series.values[m], series.times[m])
             out[krow.key] = series
         return out
+
+    def history_page(
+        self,
+        ref: RunRef,
+        keys: Sequence[str] | None = None,
+        *,
+        limit: int,
+        step_min: int | None = None,
+        step_max: int | None = None,
+    ) -> tuple[dict[str, KeySeries], int | None]:
+        """At most ``limit`` distinct steps of :meth:`history` from ``step_min`` on, and the step
+        the next page starts at (None when nothing is left): one page of the REST API's history.
+
+        What is decoded is bounded by the page, not by the rest of the run. Block statistics give
+        a step by which some asked key has ``limit`` points, and only blocks up to it are read;
+        reading every later block for each page made paging a 10M-point series quadratic.
+        """
+        _int_arg(limit, "limit", 1)
+        smin = _opt_step(step_min, "step_min")
+        smax = _opt_step(step_max, "step_max")
+        if isinstance(keys, str):
+            keys = [keys]
+        bound, after = self._page_bound(ref, keys, smin, smax, limit)
+        hi = smax if bound is None else bound
+        series = self.history(ref, keys, step_min=smin, step_max=hi)
+        steps = hist.union_steps([s.steps for s in series.values() if len(s.steps)])
+        if len(steps) > limit:
+            cut = int(steps[limit - 1])
+            for k, s in list(series.items()):
+                if len(s.steps) and s.steps[-1] > cut:
+                    n = int(np.searchsorted(s.steps, cut, side="right"))
+                    series[k] = KeySeries(s.steps[:n], s.values[:n], s.times[:n])
+            return series, int(steps[limit])
+        return series, after
+
+    def _page_bound(
+        self,
+        ref: RunRef,
+        keys: Sequence[str] | None,
+        smin: int | None,
+        smax: int | None,
+        limit: int,
+    ) -> tuple[int | None, int | None]:
+        """(a step by which one of ``keys`` has ``limit`` points from ``smin``, the first step
+        after it that holds data); (None, None) when the rest of the range is under ``limit``."""
+        mk, hb, hv = metric_keys, history_blocks, history_values
+        with self._read() as conn:
+            pk = self._run_pk(conn, ref)
+            q = select(mk.c.id, mk.c.count, mk.c.scalar_count).where(mk.c.run_pk == pk)
+            krows: list[Any] = []
+            if keys is None:
+                krows = list(conn.execute(q))
+            else:
+                for part in blk.chunks(sorted(set(keys))):
+                    krows.extend(conn.execute(q.where(mk.c.key.in_(part))))
+            scalar_ids = [int(r.id) for r in krows if r.scalar_count]
+            other_ids = [int(r.id) for r in krows if r._mapping["count"] > r.scalar_count]
+            spans: list[tuple[int, int]] = []  # (step_lo, step_hi) of every candidate block
+            bounds: list[int] = []
+            for part in blk.chunks(scalar_ids):
+                bq = select(hb.c.key_id, hb.c.step_lo, hb.c.step_hi, hb.c.stride, hb.c.count).where(
+                    hb.c.key_id.in_(part)
+                )
+                if smin is not None:
+                    bq = bq.where(hb.c.step_hi >= smin)
+                if smax is not None:
+                    bq = bq.where(hb.c.step_lo <= smax)
+                seen: dict[int, int] = {}
+                for r in sorted(conn.execute(bq), key=lambda r: (r.key_id, r.step_lo)):
+                    lo, hi, n = int(r.step_lo), int(r.step_hi), int(r._mapping["count"])
+                    spans.append((lo, hi))
+                    if smin is not None and lo < smin:  # only the points from smin on count
+                        if r.stride:
+                            n -= -(-(smin - lo) // int(r.stride))
+                        else:  # an estimate: it only changes how full the page is
+                            n = max(1, n * (hi - smin + 1) // (hi - lo + 1))
+                    before = seen.get(r.key_id, 0)
+                    seen[r.key_id] = before + n
+                    if before < limit <= seen[r.key_id]:
+                        bounds.append(int(r.step_hi))
+            for kid in other_ids:
+                vq = select(hv.c.step).where(hv.c.key_id == kid)
+                if smin is not None:
+                    vq = vq.where(hv.c.step >= smin)
+                if smax is not None:
+                    vq = vq.where(hv.c.step <= smax)
+                nth = conn.execute(vq.order_by(hv.c.step).offset(limit - 1).limit(1)).scalar()
+                if nth is not None:
+                    bounds.append(int(nth))
+            if not bounds:
+                return None, None
+            bound = min(bounds)
+            if smax is not None and bound >= smax:
+                return None, None
+            # A block reaching past the bound may hold bound + 1; else the next data starts where
+            # the first later block or value does.
+            later = [lo if lo > bound else bound + 1 for lo, h in spans if h > bound]
+            for part in blk.chunks(other_ids):
+                vq = select(func.min(hv.c.step)).where(hv.c.key_id.in_(part), hv.c.step > bound)
+                if smax is not None:
+                    vq = vq.where(hv.c.step <= smax)
+                v = conn.execute(vq).scalar()
+                if v is not None:
+                    later.append(int(v))
+        return bound, (min(later) if later else None)
 
     @staticmethod
     def _series(

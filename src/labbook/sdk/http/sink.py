@@ -17,8 +17,7 @@ from urllib.parse import quote
 
 from labbook import records
 from labbook.client import MSGPACK, Client, decode_body, run_path
-from labbook.errors import ConflictError, LabbookError, UsageError
-from labbook.sdk.sinks import RecordsRefused
+from labbook.errors import ConflictError, LabbookError, RecordsRefused, UsageError
 from labbook.store import RunRef
 
 MAX_BATCH_BYTES = 1_000_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Query, Request, Response
@@ -15,7 +15,7 @@ from labbook.server.auth import require_project
 from labbook.server.deps import Entity, PrincipalDep, Project, RunId, StoreDep
 from labbook.server.schemas import EnvelopeOut, HistoryOut
 from labbook.server.wire import array_json, respond, wants_msgpack
-from labbook.store import RunRef
+from labbook.store import KeySeries, RunRef
 
 router = APIRouter(tags=["history"])
 RUN = "/projects/{entity}/{project}/runs/{run}"
@@ -45,6 +45,28 @@ def _values(a: np.ndarray, exact: bool) -> list[Any]:
     return array_json(a)
 
 
+def _columns(s: KeySeries) -> dict[str, Any]:
+    """One key's series as raw little-endian arrays (``format=binary``): no per-point encoding.
+
+    Values that are not numbers (text, media references) stay a list, with dtype "object".
+    """
+    kind = s.values.dtype.kind
+    dtype = {"f": "float", "i": "int", "u": "int", "b": "bool"}.get(kind, "object")
+    if dtype == "object":
+        values: Any = s.values.tolist()
+    else:
+        values = np.ascontiguousarray(s.values, dtype=BINARY_DTYPES[dtype]).tobytes()
+    return {
+        "dtype": dtype,
+        "steps": np.ascontiguousarray(s.steps, dtype="<i8").tobytes(),
+        "values": values,
+        "times": np.ascontiguousarray(s.times, dtype="<f8").tobytes(),
+    }
+
+
+BINARY_DTYPES = {"float": "<f8", "int": "<i8", "bool": "|b1"}
+PAGE = 100_000
+BINARY_PAGE = 1_000_000
 Step = Annotated[int | None, Query(ge=-I64, lt=I64)]
 
 
@@ -59,35 +81,47 @@ def history(
     keys: Annotated[str | None, Query(description="comma-separated; all keys when omitted")] = None,
     step_min: Step = None,
     step_max: Step = None,
-    limit: Annotated[int, Query(ge=1, le=100_000, description="steps per page")] = 10_000,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=BINARY_PAGE,
+            description=f"steps per page (at most {PAGE:,}; {BINARY_PAGE:,} with format=binary)",
+        ),
+    ] = 10_000,
     cursor: str | None = None,
+    fmt: Annotated[
+        Literal["lists", "binary"],
+        Query(alias="format", description="binary: arrays as raw little-endian bytes (msgpack)"),
+    ] = "lists",
 ) -> Response:
     """Every point of the asked keys in ``[step_min, step_max]``, ``limit`` steps a page."""
+    binary = fmt == "binary"
+    exact = wants_msgpack(request)
+    if binary and not exact:
+        raise ValidationError("format=binary needs 'Accept: application/msgpack'")
+    if limit > (BINARY_PAGE if binary else PAGE):
+        raise ValidationError(f"limit is at most {PAGE:,} steps a page ({BINARY_PAGE:,} binary)")
     require_project(store, principal, entity, project, "read")
     wanted = [k for k in keys.split(",") if k] if keys else None
     lo = _from_step_cursor(cursor) if cursor else step_min
-    series = store.history(RunRef(entity, project, run), wanted, step_min=lo, step_max=step_max)
-    next_cursor = None
-    steps = [s.steps for s in series.values() if len(s.steps)]
-    if steps:
-        all_steps = np.unique(np.concatenate(steps))
-        if len(all_steps) > limit:
-            cut = int(all_steps[limit - 1])
-            next_cursor = _step_cursor(int(all_steps[limit]))
-            for k, s in list(series.items()):
-                m = s.steps <= cut
-                series[k] = type(s)(s.steps[m], s.values[m], s.times[m])
-    exact = wants_msgpack(request)
-    out = {
-        "keys": {
+    series, next_step = store.history_page(
+        RunRef(entity, project, run), wanted, limit=limit, step_min=lo, step_max=step_max
+    )
+    if binary:
+        body = {k: _columns(s) for k, s in series.items()}
+    else:
+        body = {
             k: {
                 "steps": s.steps.tolist(),
                 "values": _values(s.values, exact),
                 "times": _values(s.times, exact),
             }
             for k, s in series.items()
-        },
-        "next_cursor": next_cursor,
+        }
+    out = {
+        "keys": body,
+        "next_cursor": None if next_step is None else _step_cursor(next_step),
     }
     return respond(request, out)
 

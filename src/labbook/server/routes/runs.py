@@ -66,6 +66,9 @@ def list_runs(
     page = RunPage(
         items=[RunOut.of(r) for r in found[:limit]],
         next_cursor=encode_cursor(offset + limit) if more else None,
+        warnings=store.absent_fields(entity, project, filters=flt, order=order or None)
+        if offset == 0
+        else [],
     )
     return _answer(request, page)
 
@@ -116,9 +119,28 @@ def patch_run(
     require_project(store, principal, entity, project, "write")
     ref = RunRef(entity, project, run)
     out = RunOut.of(
-        store.update_run(ref, name=body.name, tags=body.tags, notes=body.notes, state=body.state)
+        store.update_run(
+            ref,
+            name=body.name,
+            tags=body.tags,
+            notes=body.notes,
+            state=body.state,
+            config=body.config,
+            group=body.group,
+            job_type=body.job_type,
+        )
     )
     return _answer(request, out)
+
+
+@router.delete(RUN, status_code=204)
+def delete_run(
+    entity: Entity, project: Project, run: RunId, store: StoreDep, principal: PrincipalDep
+) -> Response:
+    """Delete the run with its history and file records (members; 404 to outsiders)."""
+    require_project(store, principal, entity, project, "write")
+    store.delete_run(RunRef(entity, project, run))
+    return Response(status_code=204)
 
 
 @router.post(RUN + "/heartbeat", status_code=204)

@@ -2,7 +2,8 @@
 
 ``Store.open`` runs this programmatically with a Config built in code and hands over its open
 connection through ``config.attributes["connection"]``; with a plain URL in the config (e.g. the
-``alembic`` command line during development, ``-x url=...``) it makes its own engine.
+``alembic`` command line during development, ``-x url=... -x schema=...``) it makes its own engine,
+whose connections work in that PostgreSQL schema (default ``labbook``) like the Store's.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from labbook.store.engine import make_engine
+from labbook.store.engine import DEFAULT_SCHEMA, make_engine
 from labbook.store.schema import metadata
 
 config = context.config
@@ -33,12 +34,11 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
-        "sqlalchemy.url"
-    )
+    x = context.get_x_argument(as_dictionary=True)
+    url = x.get("url") or config.get_main_option("sqlalchemy.url")
     if not url:
         raise RuntimeError("no connection or sqlalchemy.url given to the migration environment")
-    engine = make_engine(url)
+    engine = make_engine(url, schema=x.get("schema") or DEFAULT_SCHEMA)
     try:
         with engine.connect() as conn:
             _run(conn)
