@@ -14,6 +14,7 @@ Pure: constants and checks that return what is wrong (or None); callers raise th
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 MiB = 1024 * 1024
@@ -60,18 +61,25 @@ MAX_PATH_CHARS = 1024
 RESERVED_KEYS = frozenset({"_step", "_timestamp", "_runtime"})
 """History keys labbook sets on every row itself."""
 
-_BAD_KEY_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_BAD_KEY_CHARS = "\x00-\x1f\x7f-\x9f\ud800-\udfff"
 """What a key must not contain: control characters (C0 ``U+0000-U+001F``, DEL ``U+007F``, C1
 ``U+0080-U+009F``) and unpaired surrogates. PostgreSQL refuses NUL in text and JSON; the others are
 invisible in a chart legend, break the CLI's tab-separated output, and a surrogate is not UTF-8 at
 all. Every other Unicode character, spaces and ``/`` included, is allowed."""
 
-_BAD_TEXT_CHAR = re.compile("[\x00\ud800-\udfff]")
+_BAD_TEXT_CHARS = "\x00\ud800-\udfff"
 """What a string value (and a run's name, notes, tags) must not contain: NUL, which PostgreSQL
 cannot store in text or JSON, and unpaired surrogates, which are not UTF-8. Newlines and tabs are
 text and stay."""
 
 SHOWN_CHARS = 60
+
+
+@cache
+def _chars(ranges: str) -> re.Pattern[str]:
+    """A pattern for one of the ranges above, compiled when first needed: most keys are
+    printable ASCII and never need it, and ``import labbook`` should not pay for it."""
+    return re.compile(f"[{ranges}]")
 
 
 def shorten(text: str, keep: int = SHOWN_CHARS) -> str:
@@ -91,12 +99,14 @@ def _char_problem(m: re.Match[str]) -> str:
 
 
 def key_problem(key: str) -> str | None:
-    """Why ``key`` (a str) cannot be a key, or None (:data:`MAX_KEY_CHARS`, ``_BAD_KEY_CHAR``)."""
+    """Why ``key`` (a str) cannot be a key, or None (:data:`MAX_KEY_CHARS`, ``_BAD_KEY_CHARS``)."""
     if not key:
         return "a key must not be empty"
     if len(key) > MAX_KEY_CHARS:
         return f"a key has at most {MAX_KEY_CHARS} characters"
-    m = _BAD_KEY_CHAR.search(key)
+    if key.isascii() and key.isprintable():  # no control character: the common case
+        return None
+    m = _chars(_BAD_KEY_CHARS).search(key)
     if m is not None:
         return f"a key must not contain {_char_problem(m)}"
     return None
@@ -105,7 +115,7 @@ def key_problem(key: str) -> str | None:
 def string_problem(s: str) -> str | None:
     """Why the string value ``s`` cannot be stored, or None (see :data:`MAX_VALUE_BYTES`)."""
     if "\x00" in s or not s.isascii():
-        m = _BAD_TEXT_CHAR.search(s)
+        m = _chars(_BAD_TEXT_CHARS).search(s)
         if m is not None:
             return f"the string contains {_char_problem(m)}"
     if len(s) > MAX_VALUE_BYTES // 4:  # ASCII-only strings are as long in bytes as in chars
@@ -127,7 +137,7 @@ def text_problem(value: str, limit: int | None) -> str | None:
     refused, or None."""
     if limit is not None and len(value) > limit:
         return f"it has {len(value):,} characters; at most {limit}"
-    m = _BAD_TEXT_CHAR.search(value)
+    m = _chars(_BAD_TEXT_CHARS).search(value)
     if m is not None:
         return f"it contains {_char_problem(m)}"
     return None

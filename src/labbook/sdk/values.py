@@ -12,8 +12,6 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-import msgspec
-
 if TYPE_CHECKING:
     import numpy as np
 
@@ -22,7 +20,6 @@ from labbook.limits import MAX_KEY_CHARS, MAX_RECORD_BYTES, MAX_ROW_KEYS, RESERV
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
-_encode = msgspec.msgpack.Encoder().encode  # the journal's encoding (``records.encode``)
 _STR_FAST = limits.MAX_VALUE_BYTES // 4
 """Strings up to this many characters are under the value limit whatever their encoding."""
 
@@ -274,8 +271,11 @@ def _loggable(key: str, value: Any, nested: int = 0) -> Any:
 
 
 def _encoded_size(value: Any) -> int:
-    """Bytes ``value`` takes in a record (msgpack, as the journal and the sinks encode it)."""
-    return len(_encode(value))
+    """Bytes ``value`` takes in a record (msgpack, as the journal and the sinks encode it).
+    Only large or list values are measured, so msgspec is imported here, when first needed."""
+    import msgspec
+
+    return len(msgspec.msgpack.encode(value))
 
 
 def _item_text(key: str, i: int, value: str) -> str:
