@@ -78,7 +78,7 @@ def test_runs_to_pandas_has_flat_config_and_summary_columns(settings: Settings, 
 def test_a_bare_project_name_is_found_under_the_entity_that_has_it(
     settings: Settings, api: Api
 ) -> None:
-    team = settings.model_copy(update={"entity": "vision"})
+    team = settings.replace(entity="vision")
     run = labbook.init(project="digits", settings=team)
     run.log({"loss": 0.5})
     run.finish()
@@ -86,7 +86,7 @@ def test_a_bare_project_name_is_found_under_the_entity_that_has_it(
     assert [r.id for r in api.runs("digits")] == [run.id]
     assert api.run(f"digits/{run.id}").entity == "vision"
     labbook.init(
-        project="digits", settings=settings.model_copy(update={"entity": "audio"})
+        project="digits", settings=settings.replace(entity="audio")
     ).finish()
     with (
         Api(settings) as fresh,

@@ -147,6 +147,7 @@ def test_a_full_disk_under_the_journal_loses_no_row_and_the_writer_catches_up(
         filler = fs.fill()
         assert os.statvfs(fs.path).f_bavail == 0
         child.step()  # 20,000 rows logged onto a full disk: all held in memory
+        time.sleep(1.0)  # several flush intervals: the writer has met the full disk
         filler.unlink()
         child.step()
         err = child.finish()
