@@ -85,9 +85,7 @@ def test_a_bare_project_name_is_found_under_the_entity_that_has_it(
     # The default entity (the OS user) has no "digits": the one entity that does is used.
     assert [r.id for r in api.runs("digits")] == [run.id]
     assert api.run(f"digits/{run.id}").entity == "vision"
-    labbook.init(
-        project="digits", settings=settings.replace(entity="audio")
-    ).finish()
+    labbook.init(project="digits", settings=settings.replace(entity="audio")).finish()
     with (
         Api(settings) as fresh,
         pytest.raises(
