@@ -474,7 +474,8 @@ class JournalWriter:
                 self._warn("encode", f"labbook: dropped {what}: larger than a journal frame")
             return
         start = self._end + len(self._pending)
-        self._pending += records.frame(chunk[0]["seq"], payload)
+        self._pending += records.frame_header(chunk[0]["seq"], payload)
+        self._pending += payload  # not header + payload: that would copy the payload once more
         self._frames.append((self._end + len(self._pending), seq, len(chunk)))
         self._seq = seq
         if self._handover:

@@ -323,6 +323,23 @@ class Run:
         if self._metric_defs is not None:
             self._apply_metric_defs(self._metric_defs, row)
         self._step += 1
+        if not self._step & 1023 and self._sender is not None:
+            self._pace()
+
+    def _pace(self) -> None:
+        """Every 1024 rows: when the sender is far behind, give it the GIL for a millisecond.
+
+        CPython hands the GIL over every 5 ms, and a thread that releases it (every syscall the
+        sender makes: SQLite statements, file reads, even its imports while the store opens)
+        waits up to that long to get it back while this thread logs in a tight loop. A loop
+        logging hundreds of thousands of rows a second then starves the sender: a 10M-point
+        run's finish() waited 51 s for it, holding the backlog in memory. Yielding only when more
+        than ``PACE_BACKLOG`` records wait bounds both, and costs nothing to a loop the sender
+        keeps up with (every real training loop: a step's compute outlasts its log()).
+        """
+        sender = self._sender
+        if sender is not None and sender.behind(self._writer.last_seq + len(self._writer._queue)):
+            time.sleep(0.001)
 
     def _apply_metric_defs(self, defs: MetricDefs, row: dict[str, Any]) -> None:
         """The summary writes ``define_metric`` asks for, journaled right after their row."""

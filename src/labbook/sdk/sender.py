@@ -43,6 +43,11 @@ HOT_BATCH = 100_000
 """At most this many handed-over records per store transaction: a transaction's fixed cost (the
 run row, metric keys, block inserts) is a few ms, so a sender that fell behind catches up in
 bigger steps."""
+PACE_BACKLOG = 150_000
+"""Records logged but not yet stored beyond which ``log()`` yields to the sender (see
+``Run._pace``): about a quarter of a second of the sender's work."""
+ACK_EVERY = 1.0
+"""Seconds between writes of ``acked.json`` while a pass is sending (and once at its end)."""
 READ_AHEAD = 8 * 1024 * 1024
 """Bytes of journal read at a time when the sender reads the file back."""
 
@@ -102,6 +107,7 @@ class Sender:
         self._hot: deque[tuple[int, int, list[records.AnyRecord]]] = deque()
         self._hot_count = 0
         self._hot_lock = threading.Lock()
+        self._acked_at = 0.0
 
     @property
     def sink(self) -> Sink:
@@ -164,12 +170,28 @@ class Sender:
         self._offset = end
         self._buf = b""
         self._buf_start = end
-        self.run_dir.write_acked(self.acked_seq, self._offset)
+        self._ack()
         return len(batch)
+
+    def _ack(self, force: bool = False) -> None:
+        """Persist the acknowledged ``(seq, offset)``: at most once a second while sending, and
+        at the end of each pass. It is a shortcut for a later ``labbook sync`` (the store ignores
+        what it holds), and each write is syscalls that hand the GIL to the training thread,
+        which can then keep it for a whole switch interval (5 ms) while this thread waits."""
+        now = time.monotonic()
+        if force or now - self._acked_at >= ACK_EVERY:
+            self._acked_at = now
+            self.run_dir.write_acked(self.acked_seq, self._offset)
 
     def send_live(self) -> int:
         """Send what the writer handed over, reading from the file only what it does not hold:
         what was written before the queue starts, or everything when the queue is empty."""
+        try:
+            return self._send_live()
+        finally:
+            self._ack(force=True)
+
+    def _send_live(self) -> int:
         sent = 0
         while True:
             n = self._send_hot()
@@ -179,8 +201,8 @@ class Sender:
             with self._hot_lock:
                 gap_end = self._hot[0][0] if self._hot else None
             if gap_end is None:
-                return sent + self.send_available()
-            sent += self.send_available(stop=gap_end)
+                return sent + self._send_available(None, None)
+            sent += self._send_available(None, gap_end)
             if self._offset < gap_end:  # the file does not hold it all yet (cannot happen)
                 return sent
 
@@ -188,7 +210,12 @@ class Sender:
     def _read_new(self) -> bool:
         """Buffer the next part of the journal (at most :data:`READ_AHEAD` bytes); False at its
         end. Bounded: a sender far behind (a server down for an hour) must not hold the whole
-        unsent journal in memory at once."""
+        unsent journal in memory at once. What was consumed leaves the buffer here, once a read,
+        not after every batch (that copied the rest of the buffer for each one)."""
+        consumed = self._offset - self._buf_start
+        if consumed > 0:
+            self._buf = self._buf[consumed:]
+            self._buf_start = self._offset
         self._file.seek(self._buf_start + len(self._buf))
         want = max(READ_AHEAD, 2 * self.batch_bytes)
         more = self._file.read(want)
@@ -205,6 +232,12 @@ class Sender:
 
         Raises whatever the sink raises; the acked offset only moves after a successful send.
         """
+        try:
+            return self._send_available(progress, stop)
+        finally:
+            self._ack(force=True)
+
+    def _send_available(self, progress: Callable[[int], None] | None, stop: int | None) -> int:
         self._read_new()
         sent = 0
         while True:
@@ -226,13 +259,9 @@ class Sender:
                     sent += len(batch)
                 del batch
             self._offset = self._buf_start + end
-            self.run_dir.write_acked(self.acked_seq, self._offset)
+            self._ack()
             if progress is not None:
                 progress(self._offset)
-            # Drop consumed bytes so the buffer stays at most one batch plus the unread tail.
-            consumed = self._offset - self._buf_start
-            self._buf = self._buf[consumed:]
-            self._buf_start = self._offset
             if size < self.batch_bytes and not self._read_new():
                 return sent
 
@@ -307,10 +336,10 @@ class Sender:
 
     def _decode_batch(
         self, base: int, limit: int | None = None
-    ) -> tuple[list[records.Record], int, int]:
+    ) -> tuple[list[records.AnyRecord], int, int]:
         """Records of the frames from buffer offset ``base`` (to ``limit``) not yet acked, up to
         about ``batch_bytes`` of payload; with the buffer offset after them and their size."""
-        batch: list[records.Record] = []
+        batch: list[records.AnyRecord] = []
         size = 0
         end = base
         skipped: list[records.Skipped] = []
@@ -322,7 +351,7 @@ class Sender:
             buf, base, after_seq=self.acked_seq, final=final, skipped=skipped
         ):
             end = frame_end
-            fresh = _after(records.decode_batch(payload), self.acked_seq)
+            fresh = _after(records.decode_frame(payload), self.acked_seq)
             if not fresh:
                 continue
             batch.extend(fresh)
@@ -387,6 +416,12 @@ class Sender:
         if self._errors == 1 and self._on_error is not None:
             self._on_error(exc)
         return min(5.0, 0.1 * 2 ** min(self._errors, 6)) * (0.5 + random.random())
+
+    def behind(self, logged_seq: int) -> bool:
+        """Whether the training thread should give this thread the GIL for a moment: more than
+        :data:`PACE_BACKLOG` records wait, and the sink is taking them (an unreachable server
+        is waited out in the journal, never by slowing training)."""
+        return logged_seq - self.acked_seq > PACE_BACKLOG and self._errors == 0
 
     def finish(self, target_seq: int, timeout: float) -> bool:
         """Wait until everything up to ``target_seq`` is stored, at most ``timeout`` seconds."""

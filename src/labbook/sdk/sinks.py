@@ -64,9 +64,10 @@ class LocalSink:
         # Rows go to the store as the structs ``log()`` made: the store reads their fields in
         # C (records.row_*); turning each into a dict first cost more than storing it.
         with records.gc_paused():
-            for rec in batch:
-                if type(rec) is dict and rec["t"] == records.FILE:
-                    self._upload(rec)
+            if dict in set(map(type, batch)):  # rows alone (most batches) hold no file
+                for rec in batch:
+                    if type(rec) is dict and rec["t"] == records.FILE:
+                        self._upload(rec)
             try:
                 return self.store.ingest(self.ref, batch)
             except ValidationError as exc:  # the ref was valid when the sink was made: a record's

@@ -132,12 +132,34 @@ class Collected:
         return out
 
 
+def _same_keys(ds: list[dict[str, Any]]) -> tuple[tuple[str, ...], list[Sequence[Any]]] | None:
+    """The keys and value columns when every dict holds the same keys; None otherwise.
+
+    Every dict has as many keys as the first, and each of those keys (a missing one stops the
+    extraction): so each holds exactly the first one's keys. Cheaper than comparing key views.
+    """
+    if not ds:
+        return None
+    keys = tuple(ds[0])
+    if set(map(len, ds)) != {len(keys)}:
+        return None
+    if not keys:
+        return keys, []
+    try:
+        if len(keys) == 1:
+            return keys, [list(map(operator.itemgetter(keys[0]), ds))]
+        return keys, list(zip(*map(operator.itemgetter(*keys), ds), strict=True))
+    except KeyError:
+        return None
+
+
 def collect_history(hrows: list[rk.AnyRecord]) -> Collected:
     """Transpose history rows into per-key columns; every step of it runs in C per row (that is
     most of the ingest speed, and what lets the sender keep up with a training loop)."""
     n = len(hrows)
     try:
-        if set(map(type, hrows)) == {rk.HistoryRow}:  # what log() made: fields read in C
+        structs = set(map(type, hrows)) == {rk.HistoryRow}
+        if structs:  # what log() made, or a frame decoded into the struct: typed, read in C
             step_list = list(map(rk.row_step, hrows))
             ts_list = list(map(rk.row_ts, hrows))
             ds = list(map(rk.row_values, hrows))
@@ -145,28 +167,22 @@ def collect_history(hrows: list[rk.AnyRecord]) -> Collected:
             step_list = [r["step"] for r in hrows]
             ts_list = [r["ts"] for r in hrows]
             ds = [r["d"] for r in hrows]
-        if not set(map(type, step_list)) <= {int}:
-            step_list = [hist.check_step(s, "step") for s in step_list]
+            if not set(map(type, step_list)) <= {int}:
+                step_list = [hist.check_step(s, "step") for s in step_list]
         steps = np.array(step_list, dtype=np.int64)
         times = np.array(ts_list, dtype=np.float64)
     except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise ValidationError(f"bad history row: {e!r}") from e
-    if not set(map(type, ds)) <= {dict}:
+    if not structs and not set(map(type, ds)) <= {dict}:
         raise ValidationError("history 'd' must be an object")
     per_key: dict[str, list[tuple[list[int] | None, Sequence[Any]]]] = {}
-    keys0 = ds[0].keys() if ds else None
-    if keys0 is not None and all(map(keys0.__eq__, map(dict.keys, ds))):
+    same = _same_keys(ds)
+    if same is not None:
         # Every row logs the same keys (a training loop): read each key's column straight out
         # of the dicts, in C, with no tuple per row.
-        keys = tuple(keys0)
+        keys, cols = same
         _check_key_count(keys, hrows, None)
-        if not keys:
-            pass  # rows without values: steps only
-        elif len(keys) == 1:
-            per_key[keys[0]] = [(None, list(map(operator.itemgetter(keys[0]), ds)))]
-        else:
-            cols = zip(*map(operator.itemgetter(*keys), ds), strict=True)
-            per_key = {k: [(None, col)] for k, col in zip(keys, cols, strict=True)}
+        per_key = {k: [(None, col)] for k, col in zip(keys, cols, strict=True)}
         return _collected(n, steps, times, per_key, hrows)
     # Rows log different keys: group them by their key tuple, so the transposition itself
     # (``zip(*values)``) runs in C once per distinct key set instead of once per point.

@@ -216,6 +216,10 @@ def fresh_records(records: Sequence[rk.AnyRecord], last_seq: int) -> list[rk.Any
     if not set(map(type, seqs)) <= {int} or min(seqs) < 1:
         bad = next(q for q in seqs if type(q) is not int or q < 1)
         raise ValidationError(f"record has no valid seq (a positive integer): {bad!r}")
+    first_seq = seqs[0]
+    if seqs == list(range(first_seq, first_seq + len(seqs))):
+        # Consecutive, as a writer numbers them (nearly every batch): no sort, no array.
+        return list(records[max(0, last_seq - first_seq + 1) :])
     arr = np.array(seqs, dtype=np.int64)
     if len(arr) > 1 and not bool(np.all(arr[1:] > arr[:-1])):
         order = np.argsort(arr, kind="stable")
