@@ -100,6 +100,19 @@ row_values = operator.attrgetter("d")
 ``HistoryRow.__getitem__`` in Python for each row (a quarter of a microsecond, times millions)."""
 
 
+def split_structs(batch: Sequence[AnyRecord]) -> tuple[list[HistoryRow], list[Record]]:
+    """The batch's :class:`HistoryRow` structs and its other records, each in order.
+
+    Selected in C (``compress`` over type checks): a run's first batch is a few dict records
+    (header, config, metadata) among thousands of rows, and a Python test per record cost the
+    sender more than storing the rows.
+    """
+    is_row = list(map(operator.is_, map(type, batch), itertools.repeat(HistoryRow)))
+    structs = list(itertools.compress(batch, is_row))
+    others = list(itertools.compress(batch, map(operator.not_, is_row)))
+    return cast(list[HistoryRow], structs), cast(list[Record], others)
+
+
 def seqs_of(batch: Sequence[AnyRecord]) -> list[Any]:
     """Every record's ``seq``, in order (rows read by attribute, dicts by key)."""
     types = set(map(type, batch))
@@ -107,6 +120,10 @@ def seqs_of(batch: Sequence[AnyRecord]) -> list[Any]:
         return list(map(row_seq, batch))
     if HistoryRow not in types:
         return [r["seq"] for r in batch]
+    first = next(i for i, r in enumerate(batch) if type(r) is HistoryRow)
+    tail = batch[first:]
+    if set(map(type, tail)) == {HistoryRow}:  # dict records, then rows: a run's first batch
+        return [r["seq"] for r in batch[:first]] + list(map(row_seq, tail))
     return [r.seq if type(r) is HistoryRow else r["seq"] for r in batch]
 
 
@@ -115,8 +132,9 @@ def kinds_of(batch: Sequence[AnyRecord]) -> set[Any]:
     types = set(map(type, batch))
     if types == {HistoryRow}:
         return {HISTORY}
-    kinds = {r.get("t") for r in batch if type(r) is not HistoryRow}
-    return kinds | {HISTORY} if HistoryRow in types else kinds
+    if HistoryRow not in types:
+        return {r.get("t") for r in batch}
+    return {r.get("t") for r in split_structs(batch)[1]} | {HISTORY}
 
 
 AnyRecord = Record | HistoryRow

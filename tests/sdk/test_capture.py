@@ -197,6 +197,30 @@ def test_git_state_outside_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert git_state(tmp_path / "does-not-exist") is None
 
 
+def test_git_is_not_spawned_outside_a_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fork of the training process to learn there is no repository is avoidable CPU."""
+    import subprocess
+
+    spawned: list[object] = []
+
+    def no_spawn(*args: object, **kwargs: object) -> None:
+        spawned.append(args)  # git_state swallows exceptions: record, don't raise
+        raise OSError("no spawning here")
+
+    monkeypatch.delenv("GIT_DIR", raising=False)
+    monkeypatch.setattr(subprocess, "run", no_spawn)
+    assert git_state(tmp_path) is None
+    assert spawned == []
+
+
+@needs_git
+def test_git_state_from_a_subfolder_of_the_repo(repo: Path) -> None:
+    sub = repo / "src" / "deep"
+    sub.mkdir(parents=True)
+    state = git_state(sub)
+    assert state is not None and Path(state.root) == repo.resolve()
+
+
 @needs_git
 def test_git_state_none_without_git_binary(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(repo))  # no git executable there
@@ -210,7 +234,7 @@ def test_git_state_none_on_timeout(repo: Path, monkeypatch: pytest.MonkeyPatch) 
         assert kwargs["stdin"] is subprocess.DEVNULL
         raise subprocess.TimeoutExpired(args[0], kwargs["timeout"])
 
-    monkeypatch.setattr(capture.subprocess, "run", hang)
+    monkeypatch.setattr(subprocess, "run", hang)
     assert git_state(repo) is None
 
 

@@ -512,13 +512,11 @@ class Run:
             )
 
     def _write_run_files(self) -> None:
-        import yaml  # ~10 ms of imports, paid once at the end of a run
+        from labbook.sdk import yamlout
 
         files = self._run_dir.files
-        with contextlib.suppress(OSError, yaml.YAMLError):
-            (files / "config.yaml").write_text(
-                yaml.safe_dump(self.config.as_dict(), sort_keys=True)
-            )
+        with contextlib.suppress(OSError, ValueError):
+            (files / "config.yaml").write_text(yamlout.dump(self.config.as_dict()))
         with contextlib.suppress(OSError, TypeError, ValueError):
             (files / "summary.json").write_text(
                 json.dumps(self._summary_data, sort_keys=True, default=str, allow_nan=True)

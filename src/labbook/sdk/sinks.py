@@ -51,11 +51,17 @@ class LocalSink:
 
     @classmethod
     def from_settings(cls, settings: Settings, ref: RunRef, files_dir: Path) -> LocalSink:
-        from labbook.blobs import open_blobstore
-        from labbook.store import Store
+        # The first open imports SQLAlchemy and the store: ~10^5 long-lived objects, whose
+        # allocations trigger full collections that walk every object of the process (a
+        # training script's torch or keras too). Paused, that import costs 40% less CPU there
+        # (130 -> 80 ms beside torch); the collections only wait until it is done.
+        with records.gc_paused():
+            from labbook.blobs import open_blobstore
+            from labbook.store import Store
 
-        store = Store.from_settings(settings)
-        return cls(store, open_blobstore(settings.resolved_blobs_uri(), settings), ref, files_dir)
+            store = Store.from_settings(settings)
+            blobs = open_blobstore(settings.resolved_blobs_uri(), settings)
+        return cls(store, blobs, ref, files_dir)
 
     def last_seq(self) -> int:
         return self.store.last_seq(self.ref)

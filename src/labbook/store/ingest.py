@@ -269,7 +269,13 @@ def _apply(conn: Connection, ref: RunRef, records: Sequence[rk.AnyRecord], now: 
         # History among other records (a run's first batch, a journal replayed by sync): the
         # rows still go columnar. Only summary records must be ordered against history rows,
         # and there are none, so the rows' summary effect can be applied in one go.
-        hrows = [r for r in todo if _is_row(r)]
+        structs, dicts = rk.split_structs(todo)
+        others: list[rk.AnyRecord] = list(dicts)
+        if any(map(_is_row, others)):  # rows as dicts too (a journal read back): keep order
+            hrows = [r for r in todo if _is_row(r)]
+            others = [r for r in todo if not _is_row(r)]
+        else:
+            hrows = list(structs)
         collected = collect_history(hrows)
         if rk.SYSTEM in kinds:  # system rows own their keys and leave the summary alone
             for r in hrows:
@@ -279,7 +285,7 @@ def _apply(conn: Connection, ref: RunRef, records: Sequence[rk.AnyRecord], now: 
                     summary.update(r["d"])
         else:
             summary.update(collected.last_values())
-        todo = [r for r in todo if not _is_row(r)]
+        todo = others
     for r in todo:
         try:
             exited = _apply_one(r, run, config, summary, meta, hrows, file_recs, now) or exited
