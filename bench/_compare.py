@@ -193,6 +193,8 @@ COLUMNS = (
     ("finish s", "finish_s", ".3f"),
     ("finish->query s", "finish_to_queryable_s", ".3f"),
     ("wall s", "process_wall_s", ".2f"),
+    ("peak RSS MB", "peak_rss_mb", ".0f"),
+    ("service RSS MB", "service_rss_mb", ".0f"),
 )
 
 
@@ -223,7 +225,9 @@ def report(by_tool: dict[str, list[dict[str, Any]]], reps: int, steps: int, keys
     print(
         "process CPU = user+sys of the worker process and all its descendants (wandb-core "
         "included), interpreter start to exit; service CPU = the part used by children the "
-        "worker waited for (wandb-core)."
+        "worker waited for (wandb-core); peak RSS = the worker's own maximum resident set "
+        "(the rows to log, made before the tool is imported, included), service RSS = its "
+        "largest waited-for child's."
     )
     orphan_cpu = sum(r.get("orphan_cpu_s", 0.0) for rs in by_tool.values() for r in rs)
     if orphan_cpu:

@@ -281,6 +281,10 @@ def run(tool: str, steps: int, keys: int, outdir: Path) -> dict[str, Any]:
         "wall_s": time.perf_counter() - _T_START,
         "self_cpu_s": _cpu_s(self_usage),
         "waited_children_cpu_s": _cpu_s(child_usage),
+        # Peak resident set of this process (the rows to log, made up front, included: the
+        # same for every tool) and of the largest child it waited for (wandb-core).
+        "peak_rss_mb": self_usage.ru_maxrss / 1024,
+        "service_rss_mb": child_usage.ru_maxrss / 1024 or None,
         "system_metrics": SYSTEM_METRICS,
         **extra,
     }
