@@ -198,6 +198,9 @@ class Settings:
     session_days: float = _f(_float, 14.0)
     login_max_failures: int = _f(_int, 10)
     """Failed password logins per username and client per minute before 429."""
+    web_dir: Path | None = _f(_opt_path)
+    """The dashboard's build (``index.html`` and ``assets/``) that the server serves at ``/``;
+    unset: the one shipped in the package (``labbook/server/webapp``)."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

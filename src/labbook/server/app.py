@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from labbook import __version__
 from labbook.blobs import open_blobstore
 from labbook.errors import LabbookError, RateLimited, UsageError
+from labbook.server import webapp
 from labbook.server.auth import AuthMode, LoginLimiter
 from labbook.server.routes import (
     files,
@@ -162,6 +163,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
     for module in (viewer, session, users, keys, teams, projects, runs, records, history, files):
         app.include_router(module.router, prefix=API)
+    webapp.install(app, settings)  # every other path: the dashboard
     return app
 
 
