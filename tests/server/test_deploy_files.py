@@ -91,3 +91,23 @@ def test_compose_describes_the_tested_topology() -> None:
             for src in line.split()[1:-1]:
                 assert (ROOT / src).exists(), src
     assert 'ENTRYPOINT ["labbook-entrypoint"]' in dockerfile
+
+
+def test_the_image_builds_the_dashboard_in_a_node_stage_and_ships_it() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    stages = dockerfile.split("\nFROM ")
+    node = next(s for s in stages if s.startswith("node:20-slim AS web"))
+    assert "RUN npm ci" in node and "npm run build" in node
+    assert "COPY web/package.json web/package-lock.json ./" in node  # npm ci is cached by lock
+    # Vite's outDir (../src/labbook/server/webapp from WORKDIR /src/web) goes into the wheel.
+    assert "WORKDIR /src/web" in node
+    build = next(s for s in stages if s.startswith("python:3.11-slim AS build"))
+    assert "COPY --from=web /src/src/labbook/server/webapp ./src/labbook/server/webapp" in build
+    assert "COPY pyproject.toml README.md hatch_build.py ./" in build  # the build hook is there
+    assert "test -f src/labbook/server/webapp/index.html" in build
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    # A local build or node_modules never reaches the image (stale hashed files would ship).
+    assert {"src/labbook/server/webapp", "web/node_modules"} <= set(ignored)
+    vite = ROOT / "web" / "vite.config.ts"
+    assert vite.is_file(), "web/ holds the dashboard's sources"
+    assert "../src/labbook/server/webapp" in vite.read_text()
