@@ -143,7 +143,7 @@ class Settings:
     base_url: str | None = _f(_opt_str)
     """The labbook server (``LABBOOK_BASE_URL``). Set here or stored by ``labbook login``, runs
     go to that server; unset and never logged in, they go to the local store. Run URLs point
-    there (``http://127.0.0.1:8080`` when unset)."""
+    there (``http://127.0.0.1:<port>``, what ``labbook ui`` serves, when unset)."""
     api_key: str | None = _f(_opt_str)
     """API key for the server; overrides the key stored by ``labbook login``."""
     config_dir: Path = _f(_path, factory=lambda: _config_home() / "labbook")
@@ -185,6 +185,7 @@ class Settings:
     # --- server (``labbook server``)
     host: str = _f(_str, "127.0.0.1")
     port: int = _f(_int, 8080)
+    """Port of ``labbook server`` and ``labbook ui``; local runs' URLs name it."""
     auth: bool | None = _f(_opt_bool)
     """Require credentials. Unset: on for a non-loopback bind, and on loopback as soon as the
     database holds a user with a password or an API key (``labbook.server.auth.AuthMode``);

@@ -14,14 +14,8 @@ import pytest
 from lbserver import Server, error
 
 from labbook.server.webapp import CSP
+from webbuild import INDEX, SCRIPT, SECRET, write_build
 
-INDEX = (
-    '<!doctype html><html><head><script type="module" src="/assets/index-3f9a1c.js"></script>'
-    '<link rel="stylesheet" href="/assets/index-77b2e0.css"></head>'
-    '<body><div id="root"></div></body></html>'
-)
-SCRIPT = "export const rows = [" + ",".join(f'{{"i": {i}}}' for i in range(400)) + "];\n"
-SECRET = "secret outside the build\n"
 APP_ROUTES = [
     "/",
     "/login",
@@ -32,19 +26,6 @@ APP_ROUTES = [
     "/alice/digits/compare?runs=a,b,c",
     "/alice/digits?filter=config.lr%3E0.1&sort=-summary.acc",
 ]
-
-
-def write_build(root: Path) -> Path:
-    """A small hand-written build as Vite lays it out, and a file beside it that must stay out."""
-    build = root / "build"
-    (build / "assets").mkdir(parents=True)
-    (build / "index.html").write_text(INDEX)
-    (build / "assets" / "index-3f9a1c.js").write_text(SCRIPT)
-    (build / "assets" / "index-77b2e0.css").write_text("body{margin:0}\n")
-    (build / "favicon.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
-    (root / "secret.txt").write_text(SECRET)
-    (build / "assets" / "link.txt").symlink_to(root / "secret.txt")
-    return build
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from labbook import __version__
-from labbook.cli import auth_cmds, server_cmds
+from labbook.cli import auth_cmds, server_cmds, ui
 from labbook.cli._format import duration
 from labbook.cli._format import fmt as _fmt
 from labbook.errors import JournalError, LabbookError
@@ -393,9 +393,13 @@ def _write_series(key: str, steps: Any, values: Any) -> None:
 
 @cli.command()
 @click.option("--epochs", default=3, show_default=True, help="Epochs per digits run.")
+@click.option("--no-ui", is_flag=True, help="Do not serve the dashboard at the end (for scripts).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Dashboard port (8080).")
+@click.option("--no-browser", is_flag=True, help="Serve the dashboard without opening a browser.")
 @click.pass_context
-def demo(ctx: click.Context, epochs: int) -> None:
-    """Log the digits experiment (several hyper-parameter settings) and show what was stored."""
+def demo(ctx: click.Context, epochs: int, no_ui: bool, port: int | None, no_browser: bool) -> None:
+    """Log the digits experiment (several hyper-parameter settings), show what was stored, and
+    serve the dashboard on it (until Ctrl-C; --no-ui to skip)."""
     from labbook.cli import demo as demo_mod
 
     settings = _settings(ctx).replace(capture_console=False)
@@ -425,10 +429,29 @@ def demo(ctx: click.Context, epochs: int) -> None:
         click.echo(f"Filter:       labbook runs {where} --filter '{example}'")
         click.echo(f"Inspect one:  labbook run show {paths[0]}")
         click.echo(f"Its history:  labbook history {paths[0]} {metric}")
+    if paths and not no_ui:
+        _demo_dashboard(ctx, where, port, not no_browser)
+
+
+def _demo_dashboard(ctx: click.Context, where: str, port: int | None, browser: bool) -> None:
+    """The demo's last step: its runs in the dashboard (a configured server's, else served here)."""
+    from labbook.cli.ui import serve_dashboard
+    from labbook.client.credentials import server_settings
+
+    settings = _settings(ctx)
+    remote = server_settings(settings).base_url
+    if remote is not None:  # the runs went to the server: its dashboard has them
+        click.echo(f"\nDashboard:    {remote.rstrip('/')}/{where}")
+        return
+    click.echo("\nServing the dashboard on these runs (labbook ui; --no-ui to skip) ...")
+    if port is not None:
+        settings = settings.replace(port=port)
+    serve_dashboard(settings, path=f"/{where}", browser=browser, title="labbook demo")
 
 
 auth_cmds.register(cli)
 server_cmds.register(cli)
+ui.register(cli)
 
 
 def main() -> None:

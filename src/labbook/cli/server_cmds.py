@@ -73,6 +73,7 @@ def server_cmd(
     It says on start whether it requires credentials and why: on a loopback address it runs in
     single-user local mode only while the database holds no user with a password or an API key.
     """
+    from labbook.server import webapp
     from labbook.server.app import check_bind, create_app, local_user_name
     from labbook.server.auth import AuthMode
     from labbook.store import Store
@@ -82,6 +83,7 @@ def server_cmd(
     import uvicorn
 
     where = f"labbook server on http://{settings.host}:{settings.port}"
+    click.echo(f"labbook server: {webapp.describe(settings)}", err=True)
     if workers == 1:
         app = _run(lambda: create_app(settings))
         click.echo(f"{where} ({app.state.auth.describe()})", err=True)

@@ -160,7 +160,9 @@ class Run:
 
     @property
     def url(self) -> str:
-        base = (self.settings.base_url or "http://127.0.0.1:8080").rstrip("/")
+        """The run's page in the dashboard: on the server the run goes to, else what
+        ``labbook ui`` serves over the local store (``http://127.0.0.1:<LABBOOK_PORT, 8080>``)."""
+        base = (self.settings.base_url or f"http://127.0.0.1:{self.settings.port}").rstrip("/")
         return f"{base}/{self.entity or '-'}/{self.project}/runs/{self.id}"
 
     @property
@@ -185,9 +187,7 @@ class Run:
             )
         if self.settings.base_url is not None:
             return f"{what} → {self.url}"
-        return (
-            f"{what} → {_store_place(self.settings)} (`labbook run show {self.project}/{self.id}`)"
-        )
+        return f"{what} → {_store_place(self.settings)}; {self.url} (`labbook ui` serves it)"
 
     def _finished_line(self, state: str, code: int) -> str:
         """What ``finish`` prints: state, length, and the first few scalar metrics' last values."""
