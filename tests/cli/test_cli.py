@@ -211,7 +211,7 @@ def test_sync_reports_progress_through_the_journal(
 @pytest.mark.slow
 def test_demo_logs_the_digits_experiment_and_prints_it() -> None:
     pytest.importorskip("keras")
-    out = CliRunner().invoke(cli, ["demo", "--epochs", "1"], env={"COLUMNS": "200"})
+    out = CliRunner().invoke(cli, ["demo", "--epochs", "1", "--no-ui"], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
     with Api() as api:
         runs = list(api.runs("digits"))
