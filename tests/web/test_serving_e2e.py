@@ -59,6 +59,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         server = Labbook(["server", "--port", str(port)], env)
         try:
             server.wait_for("single-user local mode", timeout=60)
+            assert f"labbook server: dashboard from {build}" in server.lines
             url = f"http://127.0.0.1:{port}"
             for _ in range(300):
                 try:

@@ -296,7 +296,7 @@ pre { padding: .75rem 1rem; overflow-x: auto; }
 </head>
 <body>
 <h1>The labbook dashboard is not built</h1>
-<p>This labbook server answers its REST API (<a href="/api/v1/docs">/api/v1/docs</a>), but the
+<p>This labbook server answers its REST API (<a href="/api/v1/openapi.json">/api/v1</a>), but the
 web app's build is missing from its installation, so there is no dashboard to show.</p>
 <p>In a source checkout, build it (Node.js 20 or later with npm), then reload this page:</p>
 <pre>cd web &amp;&amp; npm ci &amp;&amp; npm run build</pre>
