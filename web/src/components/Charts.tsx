@@ -338,7 +338,7 @@ const Panel = memo(function Panel(p: PanelProps) {
             <LineChart
               model={model}
               width={width}
-              height={220}
+              height={200}
               xKind={xKind}
               xLabel={xLabel}
               logY={p.logY}

@@ -6,6 +6,7 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import { fileUrl, type FileOut } from "../api/client";
 import { previewFile } from "../api/dashboard";
 import { formatBytes, formatDate } from "../lib/format";
+import { logLines } from "../lib/logs";
 import { useAsync, useInterval } from "../lib/hooks";
 import { setQuery, useQuery } from "../lib/router";
 import { Empty, ErrorBanner, Spinner } from "./common";
@@ -107,18 +108,6 @@ function FilePreview({ entity, project, run, file }: { entity: string; project: 
 }
 
 // ---------------------------------------------------------------------------------------- logs
-
-/** Console text as lines: ANSI colour codes dropped, a carriage return keeps what came after it
- * (progress bars redraw their line), like a terminal shows it. */
-export function logLines(text: string): string[] {
-  // eslint-disable-next-line no-control-regex
-  const clean = text.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, "");
-  return clean.split("\n").map((l) => {
-    const trimmed = l.endsWith("\r") ? l.slice(0, -1) : l;
-    const cut = trimmed.lastIndexOf("\r");
-    return cut >= 0 ? trimmed.slice(cut + 1) : trimmed;
-  });
-}
 
 export function LogsTab({ entity, project, run, files, live }: { entity: string; project: string; run: string; files: FileOut[] | undefined; live: boolean }) {
   const log = files?.find((f) => f.path === LOG_FILE);

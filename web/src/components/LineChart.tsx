@@ -68,6 +68,7 @@ function tooltip(): HTMLDivElement {
 }
 
 const MAX_TOOLTIP = 14;
+const STEP_INCRS = Array.from({ length: 16 }, (_, e) => [1, 2, 5].map((m) => m * 10 ** e)).flat();
 
 function esc(s: string): string {
   return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c] as string);
@@ -120,6 +121,8 @@ export function LineChart(props: Props) {
           size: 32,
           font: "11px system-ui, sans-serif",
           values: xKind === "wall" ? undefined : (_u, ticks) => ticks.map(fmtX),
+          // steps are whole numbers: no tick at step 0.5
+          incrs: xKind === "step" ? STEP_INCRS : undefined,
         },
         {
           stroke: muted,

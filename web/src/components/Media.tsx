@@ -9,27 +9,8 @@ import { formatNumber, formatValue, num } from "../lib/format";
 import { useAsync, useTheme, useWidth } from "../lib/hooks";
 import { LineChart, type ChartModel } from "./LineChart";
 import { Empty, ErrorBanner, Spinner } from "./common";
-import { align, type Points } from "../lib/series";
-
-export type MediaKind = "image" | "table" | "histogram" | "plot";
-
-interface Ref {
-  _type: string;
-  path?: string;
-  caption?: string | null;
-  width?: number;
-  height?: number;
-  chart?: string;
-  title?: string | null;
-  bins?: number[];
-  values?: number[];
-}
-
-/** The media kind of a logged value (a list of images counts as images), or null for plain values. */
-export function mediaKind(v: unknown): MediaKind | null {
-  const t = Array.isArray(v) ? (v[0] as Ref | undefined)?._type : v && typeof v === "object" ? (v as Ref)._type : undefined;
-  return t === "image" || t === "table" || t === "histogram" || t === "plot" ? t : null;
-}
+import { align } from "../lib/series";
+import { cell, col, confusionCells, mediaKind, plotLines, type MediaKind, type Ref, type TableJson } from "../lib/media";
 
 export function MediaTab({ entity, project, run, metrics }: { entity: string; project: string; run: string; metrics: MetricOut[] | undefined }) {
   const media = useMemo(() => (metrics ?? []).map((m) => ({ key: m.key, kind: mediaKind(m.last), count: m.count })).filter((m): m is { key: string; kind: MediaKind; count: number } => m.kind !== null), [metrics]);
@@ -116,32 +97,12 @@ function MediaPanel({ entity, project, run, metric, kind }: { entity: string; pr
   );
 }
 
-interface TableJson {
-  columns: string[];
-  data: unknown[][];
-  str_cells?: [number, number][];
-  chart?: string;
-  fields?: Record<string, string>;
-  title?: string | null;
-  meta?: Record<string, unknown>;
-}
-
 function useJson(url: string) {
   return useAsync(async (signal) => {
     const res = await fetch(url, { signal, credentials: "same-origin" });
     if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
     return (await res.json()) as TableJson;
   }, [url]);
-}
-
-/** A cell's value with the table's non-finite spellings read back (unless a string cell). */
-function cell(t: TableJson, r: number, c: number, strCells: Set<string>): unknown {
-  const v = t.data[r]?.[c];
-  if (typeof v === "string" && !strCells.has(`${r},${c}`)) {
-    const n = num(v);
-    if (n !== null) return n;
-  }
-  return v;
 }
 
 const PAGE = 25;
@@ -227,28 +188,6 @@ function PlotFile({ url, chart }: { url: string; chart: string }) {
   return <XYPlot t={d} kind={kind} />;
 }
 
-function col(t: TableJson, name: string | undefined): number {
-  return name ? t.columns.indexOf(name) : -1;
-}
-
-export function confusionCells(t: TableJson): { classes: string[]; counts: number[][] } {
-  const a = col(t, t.fields?.actual ?? "Actual");
-  const p = col(t, t.fields?.predicted ?? "Predicted");
-  const v = col(t, t.fields?.value ?? "nPredictions");
-  const named = (t.meta?.class_names as string[] | undefined) ?? [];
-  const classes = [...named];
-  for (const row of t.data) {
-    for (const k of [String(row[a]), String(row[p])]) if (!classes.includes(k)) classes.push(k);
-  }
-  const counts = classes.map(() => classes.map(() => 0));
-  for (const row of t.data) {
-    const i = classes.indexOf(String(row[a]));
-    const j = classes.indexOf(String(row[p]));
-    counts[i][j] += Number(row[v]) || 0;
-  }
-  return { classes, counts };
-}
-
 function Confusion({ t }: { t: TableJson }) {
   const { classes, counts } = useMemo(() => confusionCells(t), [t]);
   const max = Math.max(1, ...counts.flat());
@@ -307,30 +246,6 @@ function Bars({ t }: { t: TableJson }) {
       ))}
     </div>
   );
-}
-
-/** Lines of an x/y plot (ROC, PR, line, scatter, line_series), one per `stroke` value. */
-export function plotLines(t: TableJson, strCells: Set<string> = new Set()): { name: string; pts: Points }[] {
-  const x = col(t, t.fields?.x);
-  const y = col(t, t.fields?.y);
-  const s = col(t, t.fields?.stroke);
-  const groups = new Map<string, { xs: number[]; ys: (number | null)[] }>();
-  t.data.forEach((_, r) => {
-    const name = s >= 0 ? formatValue(t.data[r][s]) : "";
-    const xv = cell(t, r, x, strCells);
-    const yv = cell(t, r, y, strCells);
-    if (typeof xv !== "number" || !Number.isFinite(xv)) return;
-    if (!groups.has(name)) groups.set(name, { xs: [], ys: [] });
-    const g = groups.get(name)!;
-    g.xs.push(xv);
-    g.ys.push(typeof yv === "number" && Number.isFinite(yv) ? yv : null);
-  });
-  return [...groups].map(([name, g]) => {
-    // uPlot draws in x order; stable for equal x (ROC steps keep their vertical segments)
-    const idx = g.xs.map((_, i) => i).sort((a, b) => g.xs[a] - g.xs[b] || a - b);
-    const xs = idx.map((i) => g.xs[i]);
-    return { name, pts: { xs, ys: idx.map((i) => g.ys[i]), steps: xs } };
-  });
 }
 
 function XYPlot({ t, kind }: { t: TableJson; kind: string }) {

@@ -7,7 +7,7 @@ import { useVirtualizer } from "@tanstack/react-virtual";
 import { memo, useEffect, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent } from "react";
 import type { ColumnsOut } from "../api/dashboard";
 import { columnKind, columnLabel, groupRows, groupStats } from "../lib/columns";
-import { formatDate, formatDuration, formatNumber, formatValue } from "../lib/format";
+import { formatDate, formatDuration, formatNumber, formatShortDate, formatValue } from "../lib/format";
 import { Link, runPath } from "../lib/router";
 import { StateBadge } from "./common";
 
@@ -30,7 +30,7 @@ export interface RunsTableProps {
 type DisplayRow = { kind: "run"; i: number } | { kind: "group"; key: string; value: unknown; rows: number[] };
 
 const ROW = 30;
-const WIDTHS: Record<string, number> = { name: 220, state: 100, created_at: 132, runtime: 82, tags: 140, user: 96 };
+const WIDTHS: Record<string, number> = { name: 200, state: 96, created_at: 98, runtime: 74, tags: 110, user: 82 };
 const UNSORTABLE = new Set(["tags", "user", "runtime"]);
 
 function isNumeric(values: unknown[] | undefined): boolean {
@@ -45,7 +45,7 @@ function isNumeric(values: unknown[] | undefined): boolean {
 
 function cellText(field: string, v: unknown): string {
   if (v === null || v === undefined) return "";
-  if (field === "created_at" || field === "finished_at" || field === "heartbeat_at") return formatDate(v as string);
+  if (field === "created_at" || field === "finished_at" || field === "heartbeat_at") return formatShortDate(v as string);
   if (field === "runtime") return formatDuration(v as number);
   return formatValue(v);
 }
@@ -351,7 +351,7 @@ const RunRow = memo(function RunRow(p: RunRowProps) {
         }
         const text = cellText(f, v);
         return (
-          <td key={f} className={p.numeric.get(f) ? "num" : ""} title={typeof v === "number" ? String(v) : text}>
+          <td key={f} className={p.numeric.get(f) ? "num" : ""} title={typeof v === "number" ? String(v) : f.endsWith("_at") ? formatDate(v as string, true) : text}>
             {text}
           </td>
         );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatAgo, formatBytes, formatDate, formatDuration, formatInt, formatNumber, formatValue, num } from "./format";
+import { formatAgo, formatBytes, formatDate, formatShortDate, formatDuration, formatInt, formatNumber, formatValue, num } from "./format";
 
 describe("formatNumber", () => {
   it("keeps integers whole", () => {
@@ -66,6 +66,11 @@ describe("dates", () => {
     expect(formatDate(d.getTime() / 1000, true)).toBe("2025-03-01 14:05:09");
     expect(formatDate(null)).toBe("");
     expect(formatDate("not a date")).toBe("");
+  });
+  it("is compact in tables", () => {
+    const now = new Date(2025, 5, 1);
+    expect(formatShortDate(new Date(2025, 2, 1, 14, 5).toISOString(), now)).toBe("03-01 14:05");
+    expect(formatShortDate(new Date(2024, 2, 1, 14, 5).toISOString(), now)).toBe("2024-03-01");
   });
   it("says how long ago", () => {
     const now = Date.parse("2025-03-10T12:00:00Z");

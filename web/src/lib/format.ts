@@ -87,6 +87,14 @@ export function formatDate(t: string | number | null | undefined, withSeconds = 
   return withSeconds ? `${base}:${pad(d.getSeconds())}` : base;
 }
 
+/** Compact for table cells: "03-01 14:05" this year, "2024-03-01" before. */
+export function formatShortDate(t: string | number | null | undefined, now: Date = new Date()): string {
+  const d = toDate(t);
+  if (!d) return "";
+  if (d.getFullYear() !== now.getFullYear()) return formatDate(t).slice(0, 10);
+  return `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
 export function toDate(t: string | number | null | undefined): Date | null {
   if (t === null || t === undefined || t === "") return null;
   const d = typeof t === "number" ? new Date(t * 1000) : new Date(t);

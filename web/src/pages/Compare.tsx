@@ -5,33 +5,13 @@ import { useMemo, useState } from "react";
 import { call, send, fillPath, type MetricOut, type RunOut } from "../api/client";
 import { Charts, type RunMeta } from "../components/Charts";
 import { Empty, ErrorBanner, Modal, Spinner, StateBadge } from "../components/common";
-import { mediaKind } from "../components/Media";
+import { mediaKind } from "../lib/media";
 import { runColors } from "../lib/colors";
 import { formatValue } from "../lib/format";
 import { useAsync, useTheme } from "../lib/hooks";
 import { comparePath, Link, navigate, projectPath, runPath, setQuery, useQuery } from "../lib/router";
 import { parseXAxis } from "../lib/series";
-import { flatten } from "./RunPage";
-
-export interface DiffRow {
-  key: string;
-  values: unknown[];
-  differs: boolean;
-}
-
-/** One row per key of any run; `differs` when the runs do not all hold the same value. */
-export function diffRows(objs: Record<string, unknown>[]): DiffRow[] {
-  const flat = objs.map((o) => new Map(flatten(o)));
-  const keys = new Set<string>();
-  for (const f of flat) for (const k of f.keys()) keys.add(k);
-  return [...keys]
-    .sort()
-    .map((key) => {
-      const values = flat.map((f) => f.get(key));
-      const first = JSON.stringify(values[0] ?? null);
-      return { key, values, differs: values.some((v) => JSON.stringify(v ?? null) !== first) };
-    });
-}
+import { diffRows, type DiffRow } from "../lib/runs";
 
 export default function ComparePage({ entity, project }: { entity: string; project: string }) {
   const query = useQuery();

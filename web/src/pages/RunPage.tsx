@@ -6,31 +6,17 @@ import { ApiError, call, fileUrl, fillPath, send, type FileOut, type MetricOut, 
 import { Charts, type RunMeta } from "../components/Charts";
 import { Empty, ErrorBanner, Modal, Spinner, StateBadge } from "../components/common";
 import { FilesTab, LogsTab } from "../components/Files";
-import { MediaTab, mediaKind } from "../components/Media";
+import { MediaTab } from "../components/Media";
+import { mediaKind } from "../lib/media";
 import { runColors } from "../lib/colors";
-import { formatDate, formatDuration, formatValue, toDate } from "../lib/format";
+import { flatten, runtimeOf } from "../lib/runs";
+import { formatDate, formatDuration, formatValue } from "../lib/format";
 import { useAsync, useInterval, useTheme } from "../lib/hooks";
 import { Link, navigate, projectPath, runPath, setQuery, useQuery } from "../lib/router";
 import { parseXAxis } from "../lib/series";
 
 const TABS = ["overview", "charts", "system", "logs", "files", "media"] as const;
 type Tab = (typeof TABS)[number];
-
-/** Nested dicts as dotted keys (config and summary tables). Media references stay whole. */
-export function flatten(obj: Record<string, unknown>, prefix = "", out: [string, unknown][] = []): [string, unknown][] {
-  for (const [k, v] of Object.entries(obj)) {
-    if (v && typeof v === "object" && !Array.isArray(v) && !("_type" in v) && !("$float" in v) && Object.keys(v).length) {
-      flatten(v as Record<string, unknown>, `${prefix}${k}.`, out);
-    } else out.push([`${prefix}${k}`, v]);
-  }
-  return out;
-}
-
-export function runtimeOf(run: Pick<RunOut, "started_at" | "created_at" | "finished_at" | "heartbeat_at" | "state">): number | null {
-  const start = toDate(run.started_at ?? run.created_at);
-  const end = toDate(run.finished_at) ?? (run.state === "running" ? new Date() : toDate(run.heartbeat_at));
-  return start && end ? Math.max(0, (end.getTime() - start.getTime()) / 1000) : null;
-}
 
 export default function RunPage({ entity, project, run }: { entity: string; project: string; run: string }) {
   const query = useQuery();
