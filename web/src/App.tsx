@@ -114,7 +114,37 @@ function titleOf(r: Route): string {
   }
 }
 
+/**
+ * `run.url` prints `/-/project/runs/id` when the SDK did not know the entity (a local store):
+ * the project's entity is looked up among the projects this viewer sees, and the URL replaced.
+ */
+function ResolveEntity({ project, rest }: { project: string; rest: string }) {
+  const [missing, setMissing] = useState(false);
+  useEffect(() => {
+    call("get", "/api/v1/projects", { query: { limit: 1000 } })
+      .then((page) => {
+        const hit = page.items.find((p) => p.name === project);
+        if (hit) navigate(`/${encodeURIComponent(hit.entity)}/${encodeURIComponent(project)}${rest}${window.location.search}`, { replace: true });
+        else setMissing(true);
+      })
+      .catch(() => setMissing(true));
+  }, [project, rest]);
+  if (!missing) return <div className="page"><Spinner /></div>;
+  return (
+    <div className="page">
+      <h1>No project {project}</h1>
+      <p>
+        No project of that name is visible to you. <Link to="/">See the projects</Link>.
+      </p>
+    </div>
+  );
+}
+
 function Page({ route, search }: { route: Route; search: string }) {
+  if ((route.page === "workspace" || route.page === "run" || route.page === "compare") && route.entity === "-") {
+    const rest = route.page === "run" ? `/runs/${encodeURIComponent(route.run)}` : route.page === "compare" ? "/compare" : "";
+    return <ResolveEntity project={route.project} rest={rest} />;
+  }
   switch (route.page) {
     case "projects":
       return <ProjectsPage />;

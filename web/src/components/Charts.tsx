@@ -34,6 +34,8 @@ export interface RunsSpec {
   filters?: object | null;
   order?: string | null;
   limit?: number;
+  /** bumped to ask again for the same query (its first N runs changed) */
+  generation?: number;
 }
 
 export interface ChartsProps {
@@ -220,6 +222,14 @@ export function Charts(props: ChartsProps) {
   }, [props.metricKeys, q]);
 
   const colors = useMemo(() => runColors(spec.ids ?? props.order.slice(0, spec.limit ?? 20)), [spec, props.order]);
+  const groupColors = useMemo(() => {
+    if (!props.grouped) return new Map<string, string>();
+    const names = new Set<string>();
+    for (const id of spec.ids ?? props.order.slice(0, spec.limit ?? 20)) names.add(props.meta.get(id)?.group ?? "∅");
+    const sorted = [...names].sort();
+    const byKey = runColors(sorted.map((g) => `group:${g}`));
+    return new Map(sorted.map((g) => [g, byKey.get(`group:${g}`)!]));
+  }, [props.grouped, spec, props.order, props.meta]);
   const [measure, measured] = useWidth<HTMLDivElement>();
   useEffect(() => setWidth(measured), [measured]);
 
@@ -227,6 +237,17 @@ export function Charts(props: ChartsProps) {
   const current = (k: string) => c.get(k)?.runs;
   return (
     <div ref={measure}>
+      {props.grouped && groupColors.size > 0 && (
+        <div className="row small" style={{ marginBottom: 6 }} aria-label="groups">
+          {[...groupColors].map(([g, col]) => (
+            <span key={g} className="row" style={{ gap: 4 }}>
+              <span className="swatch" style={{ background: col }} />
+              {g}
+            </span>
+          ))}
+          <span className="muted">· line = mean, band = min … max</span>
+        </div>
+      )}
       {sections.map(([section, keys]) => (
         <details key={section} className="section" open={section !== "system" || sections.length === 1}>
           <summary>
@@ -249,6 +270,7 @@ export function Charts(props: ChartsProps) {
                 setZoom={props.setZoom}
                 theme={props.theme}
                 colors={colors}
+                groupColors={groupColors}
                 meta={props.meta}
                 grouped={props.grouped}
                 syncKey={`${entity}/${project}`}
@@ -283,6 +305,7 @@ interface PanelProps {
   setZoom: (z: [number, number] | null) => void;
   theme: string;
   colors: Map<string, string>;
+  groupColors: Map<string, string>;
   meta: Map<string, RunMeta>;
   grouped: boolean;
   syncKey: string;
@@ -309,7 +332,7 @@ const Panel = memo(function Panel(p: PanelProps) {
   const model = useMemo(
     () => (p.data ? buildModel(p) : null),
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [p.data, p.xData, p.version, p.xAxis, p.smoothing, p.colors, p.meta, p.grouped],
+    [p.data, p.xData, p.version, p.xAxis, p.smoothing, p.colors, p.groupColors, p.meta, p.grouped],
   );
   const xKind: XKind = typeof p.xAxis === "object" ? "metric" : p.xAxis;
   const xLabel = typeof p.xAxis === "object" ? p.xAxis.metric : p.xAxis === "rt" ? "time" : p.xAxis === "wall" ? "" : "step";
@@ -394,9 +417,8 @@ function buildModel(p: PanelProps): ChartModel {
     const ys: (number | null | undefined)[][] = [];
     const bands: { upper: number; lower: number; fill: string }[] = [];
     const tooltip: TooltipLine[] = [];
-    let gi = 0;
     for (const [name, members] of groups) {
-      const col = runColors([`group:${name}`]).get(`group:${name}`) ?? "#888";
+      const col = p.groupColors.get(name) ?? "#888888";
       const band = groupBand(base.x, members.map((r) => smooth(r.pts, p.smoothing)));
       const hi = ys.length;
       ys.push(band.max);
@@ -407,7 +429,6 @@ function buildModel(p: PanelProps): ChartModel {
       ys.push(band.mean);
       series.push({ label: `${name} (${members.length})`, color: col, width: 2 });
       tooltip.push({ label: `${name} · mean of ${members.length}`, color: col, points: { xs: base.x, ys: band.mean, steps: base.x } });
-      gi++;
     }
     return { data: { x: base.x, ys }, series, bands, tooltip };
   }

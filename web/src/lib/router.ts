@@ -108,3 +108,14 @@ export function Link(props: AnchorHTMLAttributes<HTMLAnchorElement> & { to: stri
     },
   });
 }
+
+/** The charts' zoom in the URL (`zoom=lo,hi`), shared by every page with charts. */
+export function parseZoom(s: string | null): [number, number] | null {
+  if (!s) return null;
+  const [a, b] = s.split(",").map(Number);
+  return Number.isFinite(a) && Number.isFinite(b) && b > a ? [a, b] : null;
+}
+
+export function setZoomParam(z: [number, number] | null): void {
+  setQuery({ zoom: z ? `${+z[0].toPrecision(8)},${+z[1].toPrecision(8)}` : null });
+}

@@ -3,13 +3,14 @@
 
 import { useMemo, useState } from "react";
 import { call, send, fillPath, type MetricOut, type RunOut } from "../api/client";
+import { ChartToolbar } from "../components/ChartToolbar";
 import { Charts, type RunMeta } from "../components/Charts";
 import { Empty, ErrorBanner, Modal, Spinner, StateBadge } from "../components/common";
 import { mediaKind } from "../lib/media";
 import { runColors } from "../lib/colors";
 import { formatValue } from "../lib/format";
 import { useAsync, useTheme } from "../lib/hooks";
-import { comparePath, Link, navigate, projectPath, runPath, setQuery, useQuery } from "../lib/router";
+import { comparePath, Link, navigate, parseZoom, projectPath, runPath, setZoomParam, useQuery } from "../lib/router";
 import { parseXAxis } from "../lib/series";
 import { diffRows, type DiffRow } from "../lib/runs";
 
@@ -142,6 +143,8 @@ export default function ComparePage({ entity, project }: { entity: string; proje
       </div>
       <h2>Curves</h2>
       {metricKeys.length ? (
+        <>
+        <ChartToolbar xMetrics={metricKeys.filter((k) => /epoch|step/i.test(k))} />
         <Charts
           entity={entity}
           project={project}
@@ -153,11 +156,12 @@ export default function ComparePage({ entity, project }: { entity: string; proje
           smoothing={Math.min(Math.max(Number(query.get("smooth") ?? 0) || 0, 0), 0.99)}
           xAxis={parseXAxis(query.get("x"))}
           logY={query.get("log") === "1"}
-          zoom={null}
-          setZoom={() => setQuery({})}
+          zoom={parseZoom(query.get("zoom"))}
+          setZoom={setZoomParam}
           theme={theme}
           search=""
         />
+        </>
       ) : (
         <p className="muted">These runs logged no numeric metrics.</p>
       )}

@@ -1,8 +1,9 @@
 // One run: overview (config, summary, metadata, git), charts, system metrics, logs, files and the
 // panels of what it logged (tables, images, histograms, plots).
 
-import { useCallback, useMemo, useState } from "react";
+import { useMemo, useState } from "react";
 import { ApiError, call, fileUrl, fillPath, send, type FileOut, type MetricOut, type RunOut } from "../api/client";
+import { ChartToolbar } from "../components/ChartToolbar";
 import { Charts, type RunMeta } from "../components/Charts";
 import { Empty, ErrorBanner, Modal, Spinner, StateBadge } from "../components/common";
 import { FilesTab, LogsTab } from "../components/Files";
@@ -12,7 +13,7 @@ import { runColors } from "../lib/colors";
 import { flatten, runtimeOf } from "../lib/runs";
 import { formatDate, formatDuration, formatValue } from "../lib/format";
 import { useAsync, useInterval, useTheme } from "../lib/hooks";
-import { Link, navigate, projectPath, runPath, setQuery, useQuery } from "../lib/router";
+import { Link, navigate, parseZoom, projectPath, runPath, setQuery, setZoomParam, useQuery } from "../lib/router";
 import { parseXAxis } from "../lib/series";
 
 const TABS = ["overview", "charts", "system", "logs", "files", "media"] as const;
@@ -298,11 +299,8 @@ function RunCharts({ run, metrics, system }: { run: RunOut; metrics: MetricOut[]
   );
   const meta = useMemo(() => new Map<string, RunMeta>([[run.id, { name: run.name || run.id, state: run.state }]]), [run.id, run.name, run.state]);
   const spec = useMemo(() => ({ ids: [run.id] }), [run.id]);
-  const zoom = useMemo(() => {
-    const z = query.get("zoom")?.split(",").map(Number);
-    return z && z.length === 2 && z[1] > z[0] ? ([z[0], z[1]] as [number, number]) : null;
-  }, [query]);
-  const setZoom = useCallback((z: [number, number] | null) => setQuery({ zoom: z ? `${+z[0].toPrecision(8)},${+z[1].toPrecision(8)}` : null }), []);
+  const zoom = useMemo(() => parseZoom(query.get("zoom")), [query]);
+  const setZoom = setZoomParam;
   if (!metrics) return <Spinner />;
   if (!keys.length) {
     return system ? (
@@ -322,33 +320,10 @@ function RunCharts({ run, metrics, system }: { run: RunOut; metrics: MetricOut[]
   const smoothing = Math.min(Math.max(Number(query.get("smooth") ?? 0) || 0, 0), 0.99);
   return (
     <div>
-      <div className="chart-toolbar">
-        <label>
-          Smoothing
-          <input type="range" min={0} max={0.99} step={0.01} value={smoothing} onChange={(e) => setQuery({ smooth: Number(e.target.value) ? e.target.value : null })} aria-label="smoothing" />
-        </label>
-        <label>
-          x-axis
-          <select value={query.get("x") ?? "step"} onChange={(e) => setQuery({ x: e.target.value === "step" ? null : e.target.value, zoom: null })}>
-            <option value="step">step</option>
-            <option value="rt">relative time</option>
-            <option value="wall">wall time</option>
-            {(metrics ?? [])
-              .filter((m) => /epoch|step/i.test(m.key) && m.dtype !== "object")
-              .map((m) => (
-                <option key={m.key} value={`metric:${m.key}`}>
-                  {m.key}
-                </option>
-              ))}
-          </select>
-        </label>
-        <label>
-          <input type="checkbox" checked={query.get("log") === "1"} onChange={(e) => setQuery({ log: e.target.checked ? "1" : null })} /> log scale
-        </label>
-        {zoom && <button onClick={() => setZoom(null)}>Reset zoom</button>}
+      <ChartToolbar xMetrics={(metrics ?? []).filter((m) => /epoch|step/i.test(m.key) && m.dtype !== "object").map((m) => m.key)}>
         <span className="grow" />
         <Link to={runPath(run.entity, run.project, run.id) + "?tab=media"}>logged media →</Link>
-      </div>
+      </ChartToolbar>
       <Charts
         entity={run.entity}
         project={run.project}

@@ -4,6 +4,7 @@
 import { lazy, Suspense, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { ApiError, call } from "../api/client";
 import { deleteRuns, getColumns, getKeys, type ColumnsOut, type ProjectKeys } from "../api/dashboard";
+import { ChartToolbar } from "../components/ChartToolbar";
 import { Charts, ShowingNote, type RunMeta, type RunsSpec } from "../components/Charts";
 import { ColumnPicker } from "../components/ColumnPicker";
 import { Empty, ErrorBanner, GetStarted, Modal, Spinner } from "../components/common";
@@ -14,8 +15,8 @@ import { BASE_FIELDS, colsParam, COUNTERS, defaultColumns, parseCols } from "../
 import { parseFilter } from "../lib/filter";
 import { formatInt } from "../lib/format";
 import { useAsync, useInterval, useShortcuts, useTheme } from "../lib/hooks";
-import { comparePath, navigate, runPath, setQuery, useQuery } from "../lib/router";
-import { parseXAxis, xAxisParam } from "../lib/series";
+import { comparePath, navigate, parseZoom, runPath, setQuery, setZoomParam, useQuery } from "../lib/router";
+import { parseXAxis } from "../lib/series";
 
 const Analysis = lazy(() => import("../components/Analysis"));
 
@@ -149,13 +150,29 @@ export function WorkspacePage({ entity, project }: { entity: string; project: st
     });
     return m;
   }, [data, groupBy]);
-  const spec: RunsSpec = useMemo(
-    () => (selected.length ? { ids: selected } : { filters, order: sort, limit: nCharted }),
+  // The charts ask for the first N runs by the table's query (in parallel with the table). When
+  // the table's first N change later (a new run started, one was deleted), they ask again.
+  const specSig = JSON.stringify([selected, filters, sort, nCharted]);
+  const firstIds = data && table?.sig === sig ? data.ids.slice(0, nCharted).join(",") : undefined;
+  const seenIds = useRef<string | null>(null);
+  const [chartGen, setChartGen] = useState(0);
+  useEffect(() => {
+    seenIds.current = null;
+  }, [specSig]);
+  useEffect(() => {
+    if (firstIds === undefined) return;
+    if (seenIds.current !== null && seenIds.current !== firstIds && !selected.length) setChartGen((g) => g + 1);
+    seenIds.current = firstIds;
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [selected.join(","), JSON.stringify(filters), sort, nCharted],
+  }, [firstIds]);
+  const spec: RunsSpec = useMemo(
+    () => (selected.length ? { ids: selected } : { filters, order: sort, limit: nCharted, generation: chartGen }),
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [specSig, chartGen],
   );
   const [runsTotal, setRunsTotal] = useState<number | null>(null);
 
+  const xMetricKey = typeof xAxis === "object" ? xAxis.metric : null;
   const metricKeys = useMemo(() => {
     if (!keys) return [];
     const numeric = new Map(keys.summary.map((s) => [s.key, s.types]));
@@ -168,6 +185,7 @@ export function WorkspacePage({ entity, project }: { entity: string; project: st
       })
       .sort();
   }, [keys]);
+  const panelKeys = useMemo(() => metricKeys.filter((k) => k !== xMetricKey), [metricKeys, xMetricKey]);
   const stepMetrics = useMemo(() => metricKeys.filter((k) => COUNTERS.has(k.toLowerCase()) || /epoch/i.test(k)), [metricKeys]);
 
   // --------------------------------------------------------------------------------- actions
@@ -367,35 +385,7 @@ export function WorkspacePage({ entity, project }: { entity: string; project: st
             </div>
             {tab === "charts" ? (
               <>
-                <div className="chart-toolbar">
-                  <label title="exponential moving average; the raw line stays faint">
-                    Smoothing
-                    <input type="range" min={0} max={0.99} step={0.01} value={smoothing} onChange={(e) => setQuery({ smooth: Number(e.target.value) ? e.target.value : null })} aria-label="smoothing" />
-                    <span className="mono" style={{ width: 32 }}>
-                      {smoothing.toFixed(2)}
-                    </span>
-                  </label>
-                  <label>
-                    x-axis
-                    <select value={xAxisParam(xAxis)} onChange={(e) => setQuery({ x: e.target.value === "step" ? null : e.target.value, zoom: null })} aria-label="x-axis">
-                      <option value="step">step</option>
-                      <option value="rt">relative time</option>
-                      <option value="wall">wall time</option>
-                      {stepMetrics.map((k) => (
-                        <option key={k} value={`metric:${k}`}>
-                          {k}
-                        </option>
-                      ))}
-                    </select>
-                  </label>
-                  <label>
-                    <input type="checkbox" checked={logY} onChange={(e) => setQuery({ log: e.target.checked ? "1" : null })} /> log scale
-                  </label>
-                  {zoom && (
-                    <button onClick={() => setQuery({ zoom: null })} title="or double-click a chart">
-                      Reset zoom
-                    </button>
-                  )}
+                <ChartToolbar xMetrics={stepMetrics}>
                   <input placeholder="search panels" value={panelSearch} onChange={(e) => setQuery({ panels: e.target.value || null })} style={{ width: 140 }} aria-label="search panels" />
                   <span className="grow" />
                   <ShowingNote
@@ -405,7 +395,7 @@ export function WorkspacePage({ entity, project }: { entity: string; project: st
                     onShowAll={() => setQuery({ n: "1000" })}
                     onClear={() => setSelected([])}
                   />
-                </div>
+                </ChartToolbar>
                 {!keys ? (
                   <Spinner />
                 ) : metricKeys.length === 0 ? (
@@ -418,7 +408,7 @@ export function WorkspacePage({ entity, project }: { entity: string; project: st
                   <Charts
                     entity={entity}
                     project={project}
-                    metricKeys={metricKeys}
+                    metricKeys={panelKeys}
                     spec={spec}
                     meta={meta}
                     order={data?.ids ?? []}
@@ -427,7 +417,7 @@ export function WorkspacePage({ entity, project }: { entity: string; project: st
                     xAxis={xAxis}
                     logY={logY}
                     zoom={zoom}
-                    setZoom={(z) => setQuery({ zoom: z ? `${+z[0].toPrecision(8)},${+z[1].toPrecision(8)}` : null })}
+                    setZoom={setZoomParam}
                     theme={theme}
                     onRunsTotal={setRunsTotal}
                     search={panelSearch}
@@ -481,10 +471,4 @@ export function WorkspacePage({ entity, project }: { entity: string; project: st
 
 function clamp(v: number, lo: number, hi: number): number {
   return Number.isFinite(v) ? Math.min(Math.max(v, lo), hi) : lo;
-}
-
-function parseZoom(s: string | null): [number, number] | null {
-  if (!s) return null;
-  const [a, b] = s.split(",").map(Number);
-  return Number.isFinite(a) && Number.isFinite(b) && b > a ? [a, b] : null;
 }
