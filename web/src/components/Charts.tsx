@@ -57,6 +57,8 @@ export interface ChartsProps {
   onRunsTotal?: (n: number) => void;
   /** the wanted panels and sections (prefix filter) */
   search: string;
+  /** hold the requests (the workspace lets its table's request go first) */
+  waiting?: boolean;
 }
 
 type Cache = Map<string, { sig: string; runs: Map<string, EnvelopeSeries> }>; // key → run → series
@@ -98,13 +100,24 @@ export function Charts(props: ChartsProps) {
   const drawn = useRef<{ sig: string; keys: Set<string> }>({ sig, keys: new Set() });
   if (drawn.current.sig !== sig) drawn.current = { sig, keys: new Set() };
 
+  // One abort per view: a panel scrolling into sight must not cancel its neighbours' requests.
+  const aborter = useRef<{ sig: string; ctl: AbortController } | null>(null);
+  useEffect(
+    () => () => {
+      aborter.current?.ctl.abort();
+    },
+    [sig],
+  );
+
   // Fetch the envelopes of visible panels not yet loaded for this view.
   useEffect(() => {
+    if (props.waiting) return;
     const need = (k: string) => cache.current.get(k)?.sig !== sig && pending.current.get(k) !== sig && failed.current.get(k)?.sig !== sig;
     const wanted = [...visible].filter(need);
     if (xMetric && wanted.length && need(xMetric) && !wanted.includes(xMetric)) wanted.push(xMetric);
     if (!wanted.length) return;
-    const ctl = new AbortController();
+    if (aborter.current?.sig !== sig) aborter.current = { sig, ctl: new AbortController() };
+    const ctl = aborter.current.ctl;
     for (let i = 0; i < wanted.length; i += BATCH) {
       const keys = wanted.slice(i, i + BATCH);
       for (const k of keys) pending.current.set(k, sig);
@@ -139,12 +152,8 @@ export function Charts(props: ChartsProps) {
           setVersion((v) => v + 1);
         });
     }
-    return () => {
-      ctl.abort();
-      for (const k of wanted) if (pending.current.get(k) === sig) pending.current.delete(k);
-    };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [sig, visible, xMetric]);
+  }, [sig, visible, xMetric, props.waiting]);
 
   // Live: running runs append their new steps (only the steps after the last one seen).
   const running = useMemo(() => {

@@ -28,8 +28,12 @@ function keysCacheKey(entity: string, project: string): string {
   return `labbook-keys:${entity}/${project}`;
 }
 
-/** The project's keys: the last known ones at once (from this browser), then the server's. */
-function useProjectKeys(entity: string, project: string) {
+/**
+ * The project's keys: the last known ones at once (from this browser), then the server's. With
+ * known ones, the server is asked after `defer` clears (the table first: on a busy server the
+ * keys of 10,000 runs cost more than the table itself).
+ */
+function useProjectKeys(entity: string, project: string, defer: boolean) {
   const cached = useMemo(() => {
     try {
       const s = localStorage.getItem(keysCacheKey(entity, project));
@@ -38,7 +42,8 @@ function useProjectKeys(entity: string, project: string) {
       return undefined;
     }
   }, [entity, project]);
-  const fresh = useAsync((signal) => getKeys(entity, project, signal), [entity, project]);
+  const hold = defer && cached !== undefined;
+  const fresh = useAsync((signal) => (hold ? new Promise<ProjectKeys>(() => {}) : getKeys(entity, project, signal)), [entity, project, hold]);
   useEffect(() => {
     if (fresh.data) {
       try {
@@ -68,7 +73,8 @@ export function WorkspacePage({ entity, project }: { entity: string; project: st
   const tab = query.get("tab") ?? "charts";
   const panelSearch = query.get("panels") ?? "";
 
-  const { keys, loaded: keysLoaded, error: keysError } = useProjectKeys(entity, project);
+  const [tableSeen, setTableSeen] = useState(false);
+  const { keys, loaded: keysLoaded, error: keysError } = useProjectKeys(entity, project, !tableSeen);
   const known = useMemo(
     () => ({
       config: keys?.config.map((k) => k.key) ?? [],
@@ -86,25 +92,27 @@ export function WorkspacePage({ entity, project }: { entity: string; project: st
   const extra = colsUrl ?? defaultColumns(keys);
   const fields = useMemo(() => [...BASE_FIELDS, ...extra.filter((f) => !(BASE_FIELDS as readonly string[]).includes(f))], [extra.join("\u0000")]); // eslint-disable-line react-hooks/exhaustive-deps
   const select = useMemo(() => (groupBy && !fields.includes(groupBy) ? [...fields, groupBy] : fields), [fields, groupBy]);
-  const needKeys = colsUrl === null && keys === undefined; // default columns come from the keys
+  // Without known keys (a first visit), the table comes with its base columns at once and
+  // again with the default ones (config that varies, main metrics) when the keys arrive.
 
   // ------------------------------------------------------------------------------ the table
-  const [table, setTable] = useState<{ data: ColumnsOut; etag: string | null; sig: string } | null>(null);
+  const [table, setTable] = useState<{ data: ColumnsOut; etag: string | null; sig: string; rows: string } | null>(null);
   const [tableError, setTableError] = useState<Error | null>(null);
   const [loadingTable, setLoadingTable] = useState(true);
-  const sig = JSON.stringify([select, filters, sort]);
+  const rowsSig = JSON.stringify([filters, sort]); // which runs, in which order
+  const sig = JSON.stringify([select, rowsSig]);
   const fetchTable = useCallback(
     async (conditional: boolean, signal?: AbortSignal) => {
       const r = await getColumns(entity, project, { select, filters, order: sort, limit: LIMIT }, { etag: conditional ? table?.etag : null, signal });
       if (r.status === 304 || !r.data) return;
-      setTable({ data: r.data, etag: r.etag, sig });
+      setTable({ data: r.data, etag: r.etag, sig, rows: rowsSig });
       setTableError(null);
     },
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [entity, project, sig, table?.etag],
   );
   useEffect(() => {
-    if (needKeys || !filterReady || (!parsed.ok && filterText)) {
+    if (!filterReady || (!parsed.ok && filterText)) {
       if (!parsed.ok) setLoadingTable(false);
       return;
     }
@@ -119,9 +127,20 @@ export function WorkspacePage({ entity, project }: { entity: string; project: st
       });
     return () => ctl.abort();
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [entity, project, sig, needKeys, filterReady]);
+  }, [entity, project, sig, filterReady]);
 
   const data = table?.data;
+  useEffect(() => {
+    // Known keys are refreshed once the page has settled (the table's and the charts' requests
+    // first), unless the table waits for them (a bare key in the filter).
+    if (!parsed.ok || tableError) {
+      setTableSeen(true);
+      return;
+    }
+    if (!data) return;
+    const t = window.setTimeout(() => setTableSeen(true), 1500);
+    return () => window.clearTimeout(t);
+  }, [data, tableError, parsed.ok]);
   useLayoutEffect(() => {
     if (data && data.ids.length && !tableReadyMarked) {
       tableReadyMarked = true;
@@ -150,26 +169,22 @@ export function WorkspacePage({ entity, project }: { entity: string; project: st
     });
     return m;
   }, [data, groupBy]);
-  // The charts ask for the first N runs by the table's query (in parallel with the table). When
-  // the table's first N change later (a new run started, one was deleted), they ask again.
-  const specSig = JSON.stringify([selected, filters, sort, nCharted]);
-  const firstIds = data && table?.sig === sig ? data.ids.slice(0, nCharted).join(",") : undefined;
-  const seenIds = useRef<string | null>(null);
-  const [chartGen, setChartGen] = useState(0);
-  useEffect(() => {
-    seenIds.current = null;
-  }, [specSig]);
-  useEffect(() => {
-    if (firstIds === undefined) return;
-    if (seenIds.current !== null && seenIds.current !== firstIds && !selected.length) setChartGen((g) => g + 1);
-    seenIds.current = firstIds;
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [firstIds]);
+  // The charts draw the table's first N runs (or the selection). They wait for the table: on a
+  // shared server its one request goes first, then the panels' (explicit ids up to 100 runs,
+  // beyond that the table's own query).
+  const tableCurrent = !!data && table?.rows === rowsSig;
+  const firstIds = tableCurrent ? data.ids.slice(0, nCharted).join(",") : "";
   const spec: RunsSpec = useMemo(
-    () => (selected.length ? { ids: selected } : { filters, order: sort, limit: nCharted, generation: chartGen }),
+    () =>
+      selected.length
+        ? { ids: selected }
+        : nCharted <= 100
+          ? { ids: firstIds ? firstIds.split(",") : [] }
+          : { filters, order: sort, limit: nCharted },
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [specSig, chartGen],
+    [selected.join(","), firstIds, JSON.stringify(filters), sort, nCharted],
   );
+  const chartsWaiting = !selected.length && !tableCurrent;
   const [runsTotal, setRunsTotal] = useState<number | null>(null);
 
   const xMetricKey = typeof xAxis === "object" ? xAxis.metric : null;
@@ -421,6 +436,7 @@ export function WorkspacePage({ entity, project }: { entity: string; project: st
                     theme={theme}
                     onRunsTotal={setRunsTotal}
                     search={panelSearch}
+                    waiting={chartsWaiting}
                   />
                 ) : null}
               </>
