@@ -1,7 +1,7 @@
 import { parseZoom, setQuery, useQuery } from "../lib/router";
 
 /** Smoothing, x-axis, log scale and zoom reset, read from and written to the URL. */
-export function ChartToolbar({ xMetrics, children }: { xMetrics: string[]; children?: React.ReactNode }) {
+export function ChartToolbar({ xMetrics, defaultX = "step", children }: { xMetrics: string[]; defaultX?: string; children?: React.ReactNode }) {
   const query = useQuery();
   const smoothing = Math.min(Math.max(Number(query.get("smooth") ?? 0) || 0, 0), 0.99);
   const zoom = parseZoom(query.get("zoom"));
@@ -16,7 +16,7 @@ export function ChartToolbar({ xMetrics, children }: { xMetrics: string[]; child
       </label>
       <label>
         x-axis
-        <select value={query.get("x") ?? "step"} onChange={(e) => setQuery({ x: e.target.value === "step" ? null : e.target.value, zoom: null })} aria-label="x-axis">
+        <select value={query.get("x") ?? defaultX} onChange={(e) => setQuery({ x: e.target.value === defaultX ? null : e.target.value, zoom: null })} aria-label="x-axis">
           <option value="step">step</option>
           <option value="rt">relative time</option>
           <option value="wall">wall time</option>

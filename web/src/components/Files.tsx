@@ -154,9 +154,10 @@ export function LogsTab({ entity, project, run, files, live }: { entity: string;
   if (!files) return <Spinner />;
   if (!log) {
     return (
-      <Empty title="No console output">
+      <Empty title={live ? "No console output yet" : "No console output"}>
         <p>
-          labbook keeps what a run prints in <code>{LOG_FILE}</code> (console capture is on unless <code>LABBOOK_CAPTURE_CONSOLE=false</code>).
+          labbook keeps what a run prints in <code>{LOG_FILE}</code> (console capture is on unless <code>LABBOOK_CAPTURE_CONSOLE=false</code>)
+          {live ? ", uploaded with the run's files: it shows here as soon as it arrives." : "."}
         </p>
       </Empty>
     );

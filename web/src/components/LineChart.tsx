@@ -4,7 +4,7 @@
 
 import { useEffect, useRef } from "react";
 import uPlot from "uplot";
-import { formatDate, formatDuration, formatNumber } from "../lib/format";
+import { formatDate, formatDuration, formatNumber, formatTicks } from "../lib/format";
 import { valueAt, type Aligned, type Points } from "../lib/series";
 
 export interface SeriesSpec {
@@ -130,7 +130,7 @@ export function LineChart(props: Props) {
           ticks: { stroke: grid, width: 1 },
           size: 52,
           font: "11px system-ui, sans-serif",
-          values: (_u, ticks) => ticks.map((v) => formatNumber(v, 3)),
+          values: (_u, ticks) => formatTicks(ticks),
         },
       ],
       series: [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatAgo, formatBytes, formatDate, formatShortDate, formatDuration, formatInt, formatNumber, formatValue, num } from "./format";
+import { formatAgo, formatBytes, formatDate, formatShortDate, formatTicks, formatDuration, formatInt, formatNumber, formatValue, num } from "./format";
 
 describe("formatNumber", () => {
   it("keeps integers whole", () => {
@@ -96,5 +96,16 @@ describe("counts and sizes", () => {
     expect(num({ $float: "inf" })).toBe(Infinity);
     expect(num("x")).toBeNull();
     expect(num(null)).toBeNull();
+  });
+});
+
+describe("axis ticks", () => {
+  it("keep neighbouring ticks apart", () => {
+    expect(formatTicks([28.9, 28.92, 28.94, 28.96])).toEqual(["28.9", "28.92", "28.94", "28.96"]);
+    expect(formatTicks([0, 0.25, 0.5, 0.75, 1])).toEqual(["0", "0.25", "0.5", "0.75", "1"]);
+    expect(formatTicks([0.001, 0.0012, 0.0014])).toEqual(["0.001", "0.0012", "0.0014"]);
+    expect(formatTicks([1e-4, 1.2e-4])).toEqual(["1e-4", "1.2e-4"]);
+    expect(formatTicks([0, 500000, 1000000])).toEqual(["0", "500000", "1,000,000"]);
+    expect(formatTicks([-1e-17, 0.5, 1])).toEqual(["0", "0.5", "1"]);
   });
 });

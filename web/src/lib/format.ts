@@ -141,3 +141,19 @@ export function num(v: unknown): number | null {
   }
   return null;
 }
+
+/** Axis tick labels with just enough digits that neighbouring ticks read differently. */
+export function formatTicks(ticks: readonly number[]): string[] {
+  let step = Infinity;
+  let top = 0;
+  for (let i = 0; i < ticks.length; i++) {
+    if (Number.isFinite(ticks[i])) top = Math.max(top, Math.abs(ticks[i]));
+    if (i > 0) {
+      const d = Math.abs(ticks[i] - ticks[i - 1]);
+      if (d > 0 && d < step) step = d;
+    }
+  }
+  if (!Number.isFinite(step) || top === 0) return ticks.map((t) => formatNumber(t, 3));
+  const digits = Math.floor(Math.log10(top)) - Math.floor(Math.log10(step)) + 1;
+  return ticks.map((t) => (Math.abs(t) < step / 1e6 ? "0" : formatNumber(t, Math.min(12, Math.max(2, digits)))));
+}

@@ -44,6 +44,7 @@ export default function RunPage({ entity, project, run }: { entity: string; proj
         .then((res) => {
           if (res.data) setInfo({ run: res.data, etag: res.etag });
           metrics.reload();
+          if (tab === "logs" || tab === "files") files.reload();
         })
         .catch(() => {});
     },
@@ -320,7 +321,7 @@ function RunCharts({ run, metrics, system }: { run: RunOut; metrics: MetricOut[]
   const smoothing = Math.min(Math.max(Number(query.get("smooth") ?? 0) || 0, 0), 0.99);
   return (
     <div>
-      <ChartToolbar xMetrics={(metrics ?? []).filter((m) => /epoch|step/i.test(m.key) && m.dtype !== "object").map((m) => m.key)}>
+      <ChartToolbar defaultX={system ? "rt" : "step"} xMetrics={(metrics ?? []).filter((m) => /epoch|step/i.test(m.key) && m.dtype !== "object").map((m) => m.key)}>
         <span className="grow" />
         <Link to={runPath(run.entity, run.project, run.id) + "?tab=media"}>logged media →</Link>
       </ChartToolbar>
@@ -333,7 +334,7 @@ function RunCharts({ run, metrics, system }: { run: RunOut; metrics: MetricOut[]
         order={[run.id]}
         grouped={false}
         smoothing={smoothing}
-        xAxis={parseXAxis(query.get("x"))}
+        xAxis={parseXAxis(query.get("x") ?? (system ? "rt" : null))}
         logY={query.get("log") === "1"}
         zoom={zoom}
         setZoom={setZoom}
