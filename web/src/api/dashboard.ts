@@ -4,44 +4,54 @@
 // server's OpenAPI document has them (npm run api), these types should be replaced by the
 // generated ones (`Schemas[...]`), which the compiler then checks against the same calls.
 
-import { fillPath, queryString, send, type Sent } from "./client";
+import { fillPath, queryString, send, type Schemas, type Sent } from "./client";
+
+/**
+ * The generated type of a wire schema once `schema.d.ts` has it, else the contract's type
+ * written here: regenerating the client (npm run api) switches each over by itself, and the
+ * compiler then checks this app against what the server really declares.
+ */
+type Generated<Name extends string, Contract> = Name extends keyof Schemas ? Schemas[Name] : Contract;
 
 export type ValueType = "number" | "string" | "bool" | "null" | "object" | "array";
 
-export interface ConfigKey {
+interface ConfigKeyContract {
   key: string;
   types: ValueType[];
   /** distinct values, capped at 1000; "varies" = distinct > 1 */
   distinct: number;
   runs: number;
 }
-export interface SummaryKey {
+interface SummaryKeyContract {
   key: string;
   types: ValueType[];
   runs: number;
 }
-export interface MetricKey {
+interface MetricKeyContract {
   key: string;
   runs: number;
 }
-export interface ProjectKeys {
-  config: ConfigKey[];
-  summary: SummaryKey[];
-  metrics: MetricKey[];
+interface KeysContract {
+  config: ConfigKeyContract[];
+  summary: SummaryKeyContract[];
+  metrics: MetricKeyContract[];
 }
+export type ProjectKeys = Generated<"KeysOut", KeysContract>;
 
-export interface ColumnsOut {
+interface ColumnsContract {
   total: number;
   ids: string[];
   columns: Record<string, unknown[]>;
   warnings: string[];
 }
+export type ColumnsOut = Generated<"ColumnsOut", ColumnsContract>;
 
-export interface EnvelopeSeries {
+interface SeriesContract {
   run: string;
   key: string;
   step_min: number;
   step_max: number;
+  buckets: number;
   bucket_lo: number[];
   first_step: number[];
   last_step: number[];
@@ -55,27 +65,31 @@ export interface EnvelopeSeries {
   rt_first: (number | string | null)[];
   rt_last: (number | string | null)[];
 }
-export interface EnvelopesOut {
-  series: EnvelopeSeries[];
+interface EnvelopesContract {
+  series: SeriesContract[];
   runs_total: number;
 }
+export type EnvelopeSeries = Generated<"SeriesEnvelopeOut", SeriesContract>;
+export type EnvelopesOut = Generated<"EnvelopesOut", EnvelopesContract>;
 
-export interface BulkDeleteOut {
+interface BulkDeleteContract {
   deleted: string[];
   missing: string[];
 }
+export type BulkDeleteOut = Generated<"BulkDeleteOut", BulkDeleteContract>;
 
-export interface ImportanceParam {
+interface ImportanceParamContract {
   key: string;
   correlation: number | null;
   importance: number;
   type: "number" | "category";
 }
-export interface ImportanceOut {
+interface ImportanceContract {
   metric: string;
   runs: number;
-  params: ImportanceParam[];
+  params: ImportanceParamContract[];
 }
+export type ImportanceOut = Generated<"ImportanceOut", ImportanceContract>;
 
 const P = "/api/v1/projects/{entity}/{project}";
 

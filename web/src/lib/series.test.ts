@@ -20,6 +20,7 @@ function env(buckets: { lo: number; fs: number; ls: number; f: unknown; l: unkno
     key: "loss",
     step_min: buckets[0]?.lo ?? 0,
     step_max: buckets.length ? buckets[buckets.length - 1].ls : 0,
+    buckets: buckets.length,
     bucket_lo: buckets.map((b) => b.lo),
     first_step: buckets.map((b) => b.fs),
     last_step: buckets.map((b) => b.ls),
