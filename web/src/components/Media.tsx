@@ -10,7 +10,7 @@ import { useAsync, useTheme, useWidth } from "../lib/hooks";
 import { LineChart, type ChartModel } from "./LineChart";
 import { Empty, ErrorBanner, Spinner } from "./common";
 import { align } from "../lib/series";
-import { cell, col, confusionCells, mediaKind, plotLines, type MediaKind, type Ref, type TableJson } from "../lib/media";
+import { binValues, cell, col, confusionCells, mediaKind, plotLines, refsOf, type MediaKind, type Ref, type TableJson } from "../lib/media";
 
 export function MediaTab({ entity, project, run, metrics }: { entity: string; project: string; run: string; metrics: MetricOut[] | undefined }) {
   const media = useMemo(() => (metrics ?? []).map((m) => ({ key: m.key, kind: mediaKind(m.last), count: m.count })).filter((m): m is { key: string; kind: MediaKind; count: number } => m.kind !== null), [metrics]);
@@ -73,7 +73,7 @@ function MediaPanel({ entity, project, run, metric, kind }: { entity: string; pr
     ) : null;
   const file = (ref: Ref) => fileUrl(entity, project, run, ref.path ?? "");
   if (kind === "image") {
-    const refs = (Array.isArray(cur.value) ? cur.value : [cur.value]) as Ref[];
+    const refs = refsOf(cur.value);
     return (
       <div>
         {slider}
@@ -185,6 +185,7 @@ function PlotFile({ url, chart }: { url: string; chart: string }) {
   const kind = d.chart ?? chart;
   if (kind === "confusion_matrix") return <Confusion t={d} />;
   if (kind === "bar") return <Bars t={d} />;
+  if (kind === "histogram") return <ValueHistogram t={d} />;
   return <XYPlot t={d} kind={kind} />;
 }
 
@@ -225,6 +226,26 @@ function Confusion({ t }: { t: TableJson }) {
           ))}
         </tbody>
       </table>
+    </div>
+  );
+}
+
+/** plot.histogram: the table keeps every value; binned here into `meta.bins` bins. */
+function ValueHistogram({ t }: { t: TableJson }) {
+  const v = col(t, t.fields?.value);
+  const { edges, counts } = useMemo(() => binValues(t.data.map((r) => r[v]), Number(t.meta?.bins ?? 64)), [t, v]);
+  const max = Math.max(1, ...counts);
+  if (!counts.length) return <p className="muted small">no finite values</p>;
+  return (
+    <div>
+      <div className="small muted">
+        {t.title ?? t.fields?.value} · {t.data.length} values · {formatNumber(edges[0])} … {formatNumber(edges[edges.length - 1])}
+      </div>
+      <div style={{ display: "flex", alignItems: "flex-end", height: 160, gap: 1, marginTop: 6 }}>
+        {counts.map((c, b) => (
+          <div key={b} title={`${formatNumber(edges[b])} … ${formatNumber(edges[b + 1])}: ${c}`} style={{ flex: 1, height: `${(c / max) * 100}%`, background: "var(--accent)", minHeight: c ? 1 : 0 }} />
+        ))}
+      </div>
     </div>
   );
 }

@@ -41,6 +41,7 @@ describe("formatValue", () => {
     expect(formatValue([1, 0.5])).toBe("[1, 0.5]");
     expect(formatValue({ a: 1 })).toBe('{"a":1}');
     expect(formatValue({ _type: "image", path: "x.png" })).toBe("‹image›");
+    expect(formatValue({ _type: "list", items_type: "image", items: [{}, {}] })).toBe("‹2 × image›");
   });
 });
 

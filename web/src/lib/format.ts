@@ -46,6 +46,10 @@ export function formatValue(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(formatValue).join(", ")}]`;
   if (typeof v === "object") {
     const t = (v as { _type?: unknown })._type;
+    if (t === "list") {
+      const l = v as { items?: unknown[]; items_type?: string };
+      return `‹${l.items?.length ?? 0} × ${l.items_type ?? "item"}›`;
+    }
     if (typeof t === "string") return `‹${t}›`;
     const tag = (v as { $float?: unknown }).$float;
     if (typeof tag === "string") return formatNumber(tag === "nan" ? NaN : tag === "inf" ? Infinity : -Infinity);

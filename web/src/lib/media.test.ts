@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { confusionCells, mediaKind, plotLines, type TableJson } from "./media";
+import { binValues, confusionCells, mediaKind, plotLines, refsOf, type TableJson } from "./media";
 
 describe("media references", () => {
   it("name their kind", () => {
@@ -10,6 +10,17 @@ describe("media references", () => {
     expect(mediaKind(0.5)).toBeNull();
     expect(mediaKind({ a: 1 })).toBeNull();
     expect(mediaKind(null)).toBeNull();
+    // a list of images, as the SDK stores it
+    const list = { _type: "list", items_type: "image", items: [{ _type: "image", path: "a.png" }, { _type: "image", path: "b.png" }] };
+    expect(mediaKind(list)).toBe("image");
+    expect(refsOf(list).map((r) => r.path)).toEqual(["a.png", "b.png"]);
+    expect(refsOf({ _type: "image", path: "c.png" }).map((r) => r.path)).toEqual(["c.png"]);
+  });
+  it("bin plot.histogram's values", () => {
+    const { edges, counts } = binValues([0, 1, 2, 3, "NaN", 4], 2);
+    expect(edges).toEqual([0, 2, 4]);
+    expect(counts).toEqual([2, 3]);
+    expect(binValues([], 4)).toEqual({ edges: [], counts: [] });
   });
 });
 

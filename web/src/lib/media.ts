@@ -8,6 +8,8 @@ export type MediaKind = "image" | "table" | "histogram" | "plot";
 
 export interface Ref {
   _type: string;
+  items_type?: string;
+  items?: Ref[];
   path?: string;
   caption?: string | null;
   width?: number;
@@ -20,8 +22,35 @@ export interface Ref {
 
 /** The media kind of a logged value (a list of images counts as images), or null for plain values. */
 export function mediaKind(v: unknown): MediaKind | null {
-  const t = Array.isArray(v) ? (v[0] as Ref | undefined)?._type : v && typeof v === "object" ? (v as Ref)._type : undefined;
+  const ref = v && typeof v === "object" && !Array.isArray(v) ? (v as Ref) : null;
+  const t = Array.isArray(v) ? (v[0] as Ref | undefined)?._type : ref?._type === "list" ? ref.items_type : ref?._type;
   return t === "image" || t === "table" || t === "histogram" || t === "plot" ? t : null;
+}
+
+/** The references inside a value: a list's items (as the SDK stores a list of images), or itself. */
+export function refsOf(v: unknown): Ref[] {
+  if (Array.isArray(v)) return v as Ref[];
+  const ref = v as Ref | null;
+  if (ref && ref._type === "list") return ref.items ?? [];
+  return ref ? [ref] : [];
+}
+
+/** Counts of `values` in `bins` equal-width bins over their finite range (plot.histogram). */
+export function binValues(values: readonly unknown[], bins: number): { edges: number[]; counts: number[] } {
+  const xs = values.map((v) => (typeof v === "number" ? v : num(v))).filter((v): v is number => v !== null && Number.isFinite(v));
+  if (!xs.length) return { edges: [], counts: [] };
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const x of xs) {
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+  }
+  const n = Math.max(1, Math.floor(bins));
+  if (hi === lo) hi = lo + 1;
+  const w = (hi - lo) / n;
+  const counts = new Array(n).fill(0);
+  for (const x of xs) counts[Math.min(n - 1, Math.floor((x - lo) / w))]++;
+  return { edges: Array.from({ length: n + 1 }, (_, i) => lo + i * w), counts };
 }
 
 export interface TableJson {
