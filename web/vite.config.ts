@@ -14,7 +14,7 @@ export default defineConfig({
     outDir,
     emptyOutDir: true,
     target: "es2022",
-    sourcemap: false,
+    sourcemap: process.env.LABBOOK_WEB_SOURCEMAP === "1",
     chunkSizeWarningLimit: 600,
   },
   server: {

@@ -93,7 +93,11 @@ export function Charts(props: ChartsProps) {
   const [width, setWidth] = useState(0);
   const xMetric = typeof xAxis === "object" ? xAxis.metric : null;
   const nRuns = spec.ids ? spec.ids.length : (spec.limit ?? 20);
-  const buckets = bucketsFor(nRuns, Math.max(300, width || 600));
+  // one bucket per pixel of a panel's plot area (min and max keep every spike at that width);
+  // panels are at least 300 px wide, several to a row (.panels in styles.css)
+  const cols = Math.max(1, Math.floor(((width || 600) + 10) / 310));
+  const plotWidth = ((width || 600) - 10 * (cols - 1)) / cols - 70;
+  const buckets = bucketsFor(nRuns, Math.max(200, Math.round(plotWidth / 50) * 50));
   const stepRange = xAxis === "step" && zoom ? ([Math.floor(zoom[0]), Math.ceil(zoom[1])] as const) : null;
   const sig = JSON.stringify([entity, project, spec, buckets, stepRange]);
 

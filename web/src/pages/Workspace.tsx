@@ -24,6 +24,13 @@ const LIMIT = 10000;
 const POLL_MS = 3000;
 let tableReadyMarked = false;
 
+/** Projects of at most this many runs chart beside the table's request, not after it. */
+const PARALLEL_MAX = 2000;
+
+function totalCacheKey(entity: string, project: string): string {
+  return `labbook-runs:${entity}/${project}`;
+}
+
 function keysCacheKey(entity: string, project: string): string {
   return `labbook-keys:${entity}/${project}`;
 }
@@ -169,22 +176,38 @@ export function WorkspacePage({ entity, project }: { entity: string; project: st
     });
     return m;
   }, [data, groupBy]);
-  // The charts draw the table's first N runs (or the selection). They wait for the table: on a
-  // shared server its one request goes first, then the panels' (explicit ids up to 100 runs,
-  // beyond that the table's own query).
+  // The charts draw the table's first N runs (or the selection). In a project this browser saw
+  // small, they ask by the table's own query at once, beside the table; in a large one they wait
+  // for the table (on a shared server its one request goes first) and ask by explicit ids (up to
+  // 100 runs; beyond that by the query). When the first N change later (a run started), again.
+  const [parallel] = useState(() => Number(localStorage.getItem(totalCacheKey(entity, project)) ?? Infinity) <= PARALLEL_MAX);
   const tableCurrent = !!data && table?.rows === rowsSig;
   const firstIds = tableCurrent ? data.ids.slice(0, nCharted).join(",") : "";
+  const seenIds = useRef<string | null>(null);
+  const [chartGen, setChartGen] = useState(0);
+  useEffect(() => {
+    seenIds.current = null;
+  }, [rowsSig, nCharted]);
+  useEffect(() => {
+    if (!firstIds || !parallel) return;
+    if (seenIds.current !== null && seenIds.current !== firstIds) setChartGen((g) => g + 1);
+    seenIds.current = firstIds;
+  }, [firstIds, parallel]);
+  useEffect(() => {
+    if (tableCurrent) localStorage.setItem(totalCacheKey(entity, project), String(data.total));
+  }, [tableCurrent, data, entity, project]);
+  const byQuery = parallel || nCharted > 100;
   const spec: RunsSpec = useMemo(
     () =>
       selected.length
         ? { ids: selected }
-        : nCharted <= 100
-          ? { ids: firstIds ? firstIds.split(",") : [] }
-          : { filters, order: sort, limit: nCharted },
+        : byQuery
+          ? { filters, order: sort, limit: nCharted, generation: chartGen }
+          : { ids: firstIds ? firstIds.split(",") : [] },
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [selected.join(","), firstIds, JSON.stringify(filters), sort, nCharted],
+    [selected.join(","), byQuery, byQuery ? chartGen : firstIds, JSON.stringify(filters), sort, nCharted],
   );
-  const chartsWaiting = !selected.length && !tableCurrent;
+  const chartsWaiting = !selected.length && !parallel && !tableCurrent;
   const [runsTotal, setRunsTotal] = useState<number | null>(null);
 
   const xMetricKey = typeof xAxis === "object" ? xAxis.metric : null;
