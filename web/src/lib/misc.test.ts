@@ -30,6 +30,8 @@ describe("parallel-coordinate axes", () => {
 describe("console logs", () => {
   it("drop ANSI codes and keep what a carriage return redrew", () => {
     expect(logLines("a\n\x1b[32mgreen\x1b[0m\nstep 1\rstep 2\r\nend")).toEqual(["a", "green", "step 2", "end"]);
+    expect(logLines("one\ntwo\n")).toEqual(["one", "two"]);
+    expect(logLines("")).toEqual([""]);
   });
 });
 

@@ -262,8 +262,12 @@ function Overview({ run, files }: { run: RunOut; files: FileOut[] | undefined })
           <p className="muted small">Not started from a git repository (or git capture was off).</p>
         )}
         {showDiff && (
-          <pre className="preview" style={{ marginTop: 8 }}>
-            {diff.data ?? "…"}
+          <pre className="preview diff" style={{ marginTop: 8 }}>
+            {(diff.data ?? "…").split("\n").map((line, i) => (
+              <div key={i} className={line.startsWith("+++") || line.startsWith("---") || line.startsWith("diff ") ? "file" : line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : line.startsWith("@@") ? "hunk" : ""}>
+                {line || " "}
+              </div>
+            ))}
           </pre>
         )}
         <h3>Config</h3>

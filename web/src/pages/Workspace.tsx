@@ -70,12 +70,13 @@ export function WorkspacePage({ entity, project }: { entity: string; project: st
   const sort = query.get("sort") ?? "-created_at";
   const colsUrl = parseCols(query.get("cols"));
   const selected = useMemo(() => (query.get("sel") ?? "").split(",").filter(Boolean), [query]);
-  const groupBy = query.get("group");
   const smoothing = clamp(Number(query.get("smooth") ?? 0), 0, 0.99);
   const xAxis = parseXAxis(query.get("x"));
   const logY = query.get("log") === "1";
   const zoom = parseZoom(query.get("zoom"));
-  const nCharted = clamp(Math.round(Number(query.get("n") ?? 20)) || 20, 1, 1000);
+  const groupBy = query.get("group");
+  // grouped, the bands summarise every run (up to 1,000), not only the first 20
+  const nCharted = clamp(Math.round(Number(query.get("n") ?? (groupBy ? 1000 : 20))) || 20, 1, 1000);
   const view = query.get("view") ?? "split";
   const tab = query.get("tab") ?? "charts";
   const panelSearch = query.get("panels") ?? "";
