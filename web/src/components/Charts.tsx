@@ -176,39 +176,49 @@ export function Charts(props: ChartsProps) {
     return ids.filter((id) => props.meta.get(id)?.state === "running");
   }, [spec, props.order, props.meta]);
   const polling = useRef(false);
-  useInterval(
-    () => {
-      if (polling.current) return;
-      const c = cache.current;
-      const keys = [...c.keys()].filter((k) => c.get(k)?.sig === sig);
-      if (!keys.length) return;
-      polling.current = true;
-      Promise.all(
-        running.map(async (id) => {
-          let last = -1;
-          for (const k of keys) {
-            const s = c.get(k)?.runs.get(id);
-            if (s && s.count.length) last = Math.max(last, lastStep(s));
-          }
-          const r = await getEnvelopes(entity, project, { keys, runs: [id], buckets, step_min: last + 1 });
-          if (!r.data) return;
-          for (const s of r.data.series) {
-            const m = c.get(s.key)?.runs;
-            if (!m) continue;
-            const old = m.get(s.run);
-            m.set(s.run, old ? appendEnvelope(old, s) : s);
-          }
-        }),
-      )
-        .then(() => setVersion((v) => v + 1))
-        .catch(() => {})
-        .finally(() => {
-          polling.current = false;
-        });
-    },
-    POLL_MS,
-    running.length > 0 && !stepRange,
-  );
+  const liveEtags = useRef(new Map<string, { from: number; keys: string; etag: string | null }>());
+  const poll = (ids: string[]) => {
+    if (polling.current || !ids.length) return;
+    const c = cache.current;
+    const keys = [...c.keys()].filter((k) => c.get(k)?.sig === sig);
+    if (!keys.length) return;
+    polling.current = true;
+    Promise.all(
+      ids.map(async (id) => {
+        let last = -1;
+        for (const k of keys) {
+          const s = c.get(k)?.runs.get(id);
+          if (s && s.count.length) last = Math.max(last, lastStep(s));
+        }
+        // the same question as last time (nothing new arrived since) → If-None-Match, 304
+        const prev = liveEtags.current.get(id);
+        const etag = prev && prev.from === last + 1 && prev.keys === keys.join(",") ? prev.etag : null;
+        const r = await getEnvelopes(entity, project, { keys, runs: [id], buckets, step_min: last + 1 }, { etag });
+        liveEtags.current.set(id, { from: last + 1, keys: keys.join(","), etag: r.etag });
+        if (!r.data) return;
+        for (const s of r.data.series) {
+          const m = c.get(s.key)?.runs;
+          if (!m) continue;
+          const old = m.get(s.run);
+          m.set(s.run, old ? appendEnvelope(old, s) : s);
+        }
+      }),
+    )
+      .then(() => setVersion((v) => v + 1))
+      .catch(() => {})
+      .finally(() => {
+        polling.current = false;
+      });
+  };
+  useInterval(() => poll(running), POLL_MS, running.length > 0 && !stepRange);
+  // A run that just finished: one last look for the steps it logged since the last poll.
+  const wasRunning = useRef<string[]>([]);
+  useEffect(() => {
+    const done = wasRunning.current.filter((id) => !running.includes(id));
+    wasRunning.current = running;
+    if (done.length && !stepRange) window.setTimeout(() => poll(done), 300);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [running]);
 
   const onVisible = useCallback((key: string, isVisible: boolean) => {
     setVisible((old) => {
