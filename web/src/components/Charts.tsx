@@ -135,8 +135,10 @@ export function Charts(props: ChartsProps) {
     }
     if (aborter.current?.sig !== sig) aborter.current = { sig, ctl: new AbortController() };
     const ctl = aborter.current.ctl;
-    for (let i = 0; i < wanted.length; i += BATCH) {
-      const keys = wanted.slice(i, i + BATCH);
+    // a few keys to a request; fewer when many runs, so the first panels show sooner
+    const batch = Math.max(1, Math.min(BATCH, Math.round(2000 / Math.max(1, nRuns))));
+    for (let i = 0; i < wanted.length; i += batch) {
+      const keys = wanted.slice(i, i + batch);
       for (const k of keys) pending.current.set(k, sig);
       // explicit ids go 100 to a request: a URL stays far below any server's limit
       const idChunks = spec.ids ? chunks(spec.ids, IDS_PER_REQUEST) : [undefined];
@@ -496,7 +498,7 @@ export function ShowingNote({ shown, total, selected, onShowAll, onClear }: { sh
   return (
     <span className="muted">
       showing {formatInt(shown)} of {formatInt(total)}
-      {total > shown && (
+      {shown < Math.min(total, 1000) && (
         <>
           {" "}
           —{" "}
