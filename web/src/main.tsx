@@ -1,0 +1,13 @@
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import "uplot/dist/uPlot.min.css";
+import "./styles.css";
+import { App } from "./App";
+import { applyTheme, currentTheme } from "./lib/hooks";
+
+applyTheme(currentTheme());
+createRoot(document.getElementById("root")!).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);
