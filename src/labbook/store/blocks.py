@@ -10,6 +10,7 @@ format lives in ``history.py``, the envelope math in ``envelope.py``.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections import namedtuple
@@ -18,7 +19,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Select, bindparam, case, delete, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Dialect,
+    Select,
+    bindparam,
+    case,
+    delete,
+    insert,
+    select,
+    update,
+)
 
 from labbook import limits
 from labbook import records as rk
@@ -652,6 +664,65 @@ def _envelope_points(
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _envelope_sql(dialect: Dialect, exact: bool) -> tuple[str, tuple[str, ...] | None]:
+    """``envelope_blocks``'s query, compiled once per dialect (building and compiling it took
+    longer than running it): the SQL and, for a positional paramstyle, the parameters' order."""
+    hb, hs = history_blocks, history_block_stats
+    key, lo, hi, nb, w = (bindparam(n, type_=BigInteger) for n in ("key", "lo", "hi", "nb", "w"))
+    sub: Any = hs.c.sub
+    if exact:
+
+        def bucket_of(step: Any) -> Any:
+            return ((step - lo) * nb) // w
+
+        sub = case(
+            (hb.c.step_lo < lo, hs.c.sub),
+            (hb.c.step_hi > hi, hs.c.sub),
+            (bucket_of(hb.c.step_lo) != bucket_of(hb.c.step_hi), hs.c.sub),
+            else_=None,
+        )
+    q = (
+        select(
+            hb.c.id,
+            hb.c.step_lo,
+            hb.c.step_hi,
+            hb.c.count,
+            hb.c.first,
+            hb.c.last,
+            hb.c.min,
+            hb.c.max,
+            hb.c.stride,
+            hs.c.t_first,
+            hs.c.t_last,
+            sub.label("sub"),
+            hs.c.block_id.label("has_stats"),
+        )
+        .select_from(hb.outerjoin(hs, hs.c.block_id == hb.c.id))
+        .where(hb.c.key_id == key, hb.c.step_hi >= lo, hb.c.step_lo <= hi)
+        .order_by(hb.c.id)
+    )
+    compiled = q.compile(dialect=dialect)
+    return str(compiled), tuple(compiled.positiontup or ()) if compiled.positional else None
+
+
+def _raw_rows(
+    conn: Connection, sql: str, names: tuple[str, ...] | None, params: dict[str, Any]
+) -> list[Any]:
+    """Rows as the driver returns them (NULL as None, bytea as bytes), in the transaction."""
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        assert raw is not None
+        with raw.cursor(binary=True) as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    if conn.dialect.name == "sqlite" and names is not None:
+        assert raw is not None
+        return raw.execute(sql, [params[n] for n in names]).fetchall()
+    args = tuple(params[n] for n in names) if names is not None else params
+    return list(conn.exec_driver_sql(sql, args))
+
+
 @dataclass
 class EnvelopeBlocks:
     """What ``envelope.compute_envelope`` needs of one key's blocks, read in one transaction.
@@ -676,42 +747,10 @@ def envelope_blocks(
     statistics row is decoded here and its statistics computed, so the envelope sees every block
     alike.
     """
-    hb, hs = history_blocks, history_block_stats
     bk = env.Bucketer(step_min, step_max, buckets)
-    sub: Any = hs.c.sub
-    if bk.exact64:
-        width = bk.width
-
-        def bucket_of(step: Any) -> Any:
-            return ((step - step_min) * buckets) // width
-
-        sub = case(
-            (hb.c.step_lo < step_min, hs.c.sub),
-            (hb.c.step_hi > step_max, hs.c.sub),
-            (bucket_of(hb.c.step_lo) != bucket_of(hb.c.step_hi), hs.c.sub),
-            else_=None,
-        )
-    q = (
-        select(
-            hb.c.id,
-            hb.c.step_lo,
-            hb.c.step_hi,
-            hb.c.count.label("n"),
-            hb.c.first,
-            hb.c.last,
-            hb.c.min,
-            hb.c.max,
-            hb.c.stride,
-            hs.c.t_first,
-            hs.c.t_last,
-            sub.label("sub"),
-            hs.c.block_id.label("has_stats"),
-        )
-        .select_from(hb.outerjoin(hs, hs.c.block_id == hb.c.id))
-        .where(hb.c.key_id == key_id, hb.c.step_hi >= step_min, hb.c.step_lo <= step_max)
-        .order_by(hb.c.id)
-    )
-    rows = [list(r) for r in fetch_plain(conn, q)]
+    sql, names = _envelope_sql(conn.dialect, bk.exact64)
+    params = {"key": key_id, "lo": step_min, "hi": step_max, "nb": buckets, "w": bk.width}
+    rows = [list(r) for r in _raw_rows(conn, sql, names, params)]
     bare = [i for i, r in enumerate(rows) if r[12] is None]
     cache: dict[int, env.BlockPoints] = {}
     computed: list[dict[str, Any]] = []

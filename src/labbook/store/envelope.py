@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from labbook.store.history import I64_MAX, SUB, SUB_FIELDS, sub_stats_size
+from labbook.store.history import I64_MAX, SUB, SUB_FIELDS
 from labbook.store.models import Envelope
 
 SNAP = 4
@@ -53,14 +53,16 @@ class Bucketer:
         self.exact64 = self.width * buckets < 2**62
 
     def of(self, steps: np.ndarray) -> np.ndarray:
+        """Buckets of ``steps``, clamped to the range (so at most ``B - 1``: (W-1)*B // W < B)."""
         s = np.clip(steps, self.lo, self.hi)
         if self.exact64:
-            b = ((s - self.lo) * self.n) // self.width
-        else:
-            b = np.array(
-                [((int(x) - self.lo) * self.n) // self.width for x in s.tolist()], dtype=np.int64
-            )
-        return np.minimum(b, self.n - 1)
+            s -= self.lo
+            s *= self.n
+            s //= self.width
+            return s
+        return np.array(
+            [((int(x) - self.lo) * self.n) // self.width for x in s.tolist()], dtype=np.int64
+        )
 
     def first_step(self, b: np.ndarray) -> np.ndarray:
         """The first step bucket ``b`` covers: ``lo + ceil(b * W / B)``."""
@@ -94,7 +96,7 @@ class BlockStats:
     t_first: np.ndarray
     t_last: np.ndarray
     subs: list[bytes | None]
-    known: np.ndarray
+    known: np.ndarray  # bool
 
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[Any]]) -> BlockStats:
@@ -115,9 +117,16 @@ class BlockStats:
             stride=np.array(cols[8], i64),
             t_first=np.array(cols[9], f64),
             t_last=np.array(cols[10], f64),
-            subs=[None if s is None else bytes(s) for s in cols[11]],
+            subs=list(cols[11]),
             known=np.array(cols[12], bool),
         )
+
+    def sub_ok(self, idx: np.ndarray) -> np.ndarray:
+        """Which of blocks ``idx`` have sub-block statistics of the size their count implies."""
+        size = np.array([-1 if (s := self.subs[i]) is None else len(s) for i in idx.tolist()])
+        k = -(-self.count[idx] // SUB)
+        want = k * (SUB_FIELDS * 8) + np.where(self.stride[idx] == 0, k * 16, 0)
+        return self.known[idx] & (size == want)
 
 
 @dataclass
@@ -198,35 +207,40 @@ def _sub_units(stats: BlockStats, idx: np.ndarray) -> _Units:
     count, stride, step_lo = stats.count[idx], stats.stride[idx], stats.step_lo[idx]
     k = -(-count // SUB)
     explicit = stride == 0
-    words = k * SUB_FIELDS + np.where(explicit, 2 * k, 0)
-    wstart = np.cumsum(words) - words
     f64 = np.frombuffer(b"".join([stats.subs[i] or b"" for i in idx.tolist()]), "<f8")
-    i64 = f64.view("<i8")
     owner = np.repeat(np.arange(len(idx)), k)
     j = np.arange(len(owner), dtype=np.int64) - np.repeat(np.cumsum(k) - k, k)
-    base = wstart[owner] + SUB_FIELDS * j
     pos0 = j * SUB
     pos1 = np.minimum(pos0 + SUB, count[owner])
     st, lo0 = stride[owner], step_lo[owner]
     lo = lo0 + st * pos0
     hi = lo0 + st * (pos1 - 1)
-    ex = explicit[owner]
-    if ex.any():
+    if not explicit.any():  # records back to back: columns are views
+        rec = f64.reshape(-1, SUB_FIELDS)
+        fields = [rec[:, f] for f in range(SUB_FIELDS)]
+    else:  # explicit steps follow each such block's records
+        words = k * SUB_FIELDS + np.where(explicit, 2 * k, 0)
+        wstart = np.cumsum(words) - words
+        base = wstart[owner] + SUB_FIELDS * j
+        fields = [f64[base + f] for f in range(SUB_FIELDS)]
+        ex = explicit[owner]
+        i64 = f64.view("<i8")
         sbase = (wstart + SUB_FIELDS * k)[owner][ex] + 2 * j[ex]
         lo[ex] = i64[sbase]
         hi[ex] = i64[sbase + 1]
+    mn, mx, first, last, tf, tl = fields
     return _Units(
         rank=idx[owner],
         pos0=pos0,
         pos1=pos1,
         lo=lo,
         hi=hi,
-        min=f64[base],
-        max=f64[base + 1],
-        first=f64[base + 2],
-        last=f64[base + 3],
-        t_first=f64[base + 4],
-        t_last=f64[base + 5],
+        min=mn,
+        max=mx,
+        first=first,
+        last=last,
+        t_first=tf,
+        t_last=tl,
         forced=np.zeros(len(owner), bool),
     )
 
@@ -240,23 +254,18 @@ def _units(stats: BlockStats, bk: Bucketer) -> _Units:
         & (stats.step_hi <= bk.hi)
         & (bk.of(stats.step_lo) == bk.of(stats.step_hi))
     )
-    edge = np.flatnonzero(in_range & ~whole).tolist()
-    usable = [
-        i
-        for i in edge
-        if stats.known[i]
-        and (s := stats.subs[i]) is not None
-        and len(s) == sub_stats_size(int(stats.count[i]), int(stats.stride[i]))
-    ]
-    bare = sorted(set(edge) - set(usable))
-    parts = [_block_units(stats, np.flatnonzero(whole), False)]
-    if usable:
-        parts.append(_sub_units(stats, np.array(usable, np.int64)))
-    if bare:
-        parts.append(_block_units(stats, np.array(bare, np.int64), True))
-    u = _Units.concat(parts)
-    meets = (u.hi >= bk.lo) & (u.lo <= bk.hi)
-    return u if meets.all() else u.take(meets)
+    edge = np.flatnonzero(in_range & ~whole)
+    ok = stats.sub_ok(edge)
+    parts = [_sub_units(stats, edge[ok])]
+    if not ok.all():
+        parts.append(_block_units(stats, edge[~ok], True))
+    if whole.any():
+        parts.append(_block_units(stats, np.flatnonzero(whole), False))
+    u = parts[0] if len(parts) == 1 else _Units.concat(parts)
+    if (stats.step_lo[edge] >= bk.lo).all() and (stats.step_hi[edge] <= bk.hi).all():
+        return u
+    meets = (u.hi >= bk.lo) & (u.lo <= bk.hi)  # sub-blocks of a block the range cuts
+    return u.take(meets)
 
 
 def _snap(
@@ -277,7 +286,7 @@ def _snap(
     e = bk.first_step(ub1[c])  # the nominal edge each one crosses
     lo, hi = u.lo[c], u.hi[c]
     # Units meeting [x, y) = #(lo < y) - #(hi < x); the unit itself meets its own interval.
-    slo, shi = np.sort(u.lo), np.sort(u.hi)
+    slo, shi = np.sort(u.lo, kind="stable"), np.sort(u.hi, kind="stable")  # nearly sorted
 
     def alone(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (np.searchsorted(slo, y, "left") - np.searchsorted(shi, x, "left")) == 1
@@ -379,6 +388,20 @@ def _edge_segments(bk: Bucketer, bp: BlockPoints) -> tuple[np.ndarray, ...] | No
     )
 
 
+def _ascending(b: np.ndarray, step: np.ndarray, order: np.ndarray) -> bool:
+    """Whether (bucket, step, order) never decreases from one contribution to the next
+    (comparisons, not differences: steps may be far apart in int64)."""
+    if len(b) < 2:
+        return True
+    if (b[1:] < b[:-1]).any():
+        return False
+    same = b[1:] == b[:-1]
+    s0, s1 = step[:-1], step[1:]
+    if (same & (s1 < s0)).any():
+        return False
+    return not (same & (s1 == s0) & (order[1:] < order[:-1])).any()
+
+
 def empty_envelope(step_min: int, step_max: int, buckets: int) -> Envelope:
     width = (step_max - step_min + 1) / buckets if step_max >= step_min else 0.0
     return Envelope(step_min=step_min, step_max=step_max, buckets=buckets, bucket_width=width)
@@ -408,22 +431,24 @@ def compute_envelope(
     decode = straddle | u.forced
     decode[moved] = False
 
-    kept = np.flatnonzero(~decode)
-    rank_hi = u.rank[kept] << _POS_BITS
-    cb: list[np.ndarray] = [bucket[kept]]
-    cfs: list[np.ndarray] = [u.lo[kept]]
-    cfv: list[np.ndarray] = [u.first[kept]]
-    cls_: list[np.ndarray] = [u.hi[kept]]
-    clv: list[np.ndarray] = [u.last[kept]]
-    cmn: list[np.ndarray] = [u.min[kept]]
-    cmx: list[np.ndarray] = [u.max[kept]]
-    ccnt: list[np.ndarray] = [u.pos1[kept] - u.pos0[kept]]
-    cof: list[np.ndarray] = [rank_hi | u.pos0[kept]]
-    col: list[np.ndarray] = [rank_hi | (u.pos1[kept] - 1)]
-    ctf: list[np.ndarray] = [u.t_first[kept]]
-    ctl: list[np.ndarray] = [u.t_last[kept]]
-
     dec = np.flatnonzero(decode)
+    k = u if not len(dec) else u.take(~decode)
+    if len(dec):
+        bucket = bucket[~decode]
+    rank_hi = k.rank << _POS_BITS
+    cb: list[np.ndarray] = [bucket]
+    cfs: list[np.ndarray] = [k.lo]
+    cfv: list[np.ndarray] = [k.first]
+    cls_: list[np.ndarray] = [k.hi]
+    clv: list[np.ndarray] = [k.last]
+    cmn: list[np.ndarray] = [k.min]
+    cmx: list[np.ndarray] = [k.max]
+    ccnt: list[np.ndarray] = [k.pos1 - k.pos0]
+    cof: list[np.ndarray] = [rank_hi | k.pos0]
+    col: list[np.ndarray] = [rank_hi | (k.pos1 - 1)]
+    ctf: list[np.ndarray] = [k.t_first]
+    ctl: list[np.ndarray] = [k.t_last]
+
     if len(dec):
         # Adjacent pieces of one block are decoded as one slice: one pass per run of them.
         dec = dec[np.lexsort((u.pos0[dec], u.rank[dec]))]
@@ -454,28 +479,37 @@ def compute_envelope(
             ctf.append(tf_)
             ctl.append(tl_)
 
-    b = np.concatenate(cb)
+    def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+        return (parts[0] if len(parts) == 1 else np.concatenate(parts)).astype(dtype, copy=False)
+
+    b = cat(cb, np.int64)
     if len(b) == 0:
         return empty_envelope(step_min, step_max, buckets)
-    fs = np.concatenate(cfs)
-    fv = np.concatenate(cfv).astype(np.float64, copy=False)
-    ls = np.concatenate(cls_)
-    lv = np.concatenate(clv).astype(np.float64, copy=False)
-    mn = np.concatenate(cmn).astype(np.float64, copy=False)
-    mx = np.concatenate(cmx).astype(np.float64, copy=False)
-    cnt = np.concatenate(ccnt).astype(np.int64, copy=False)
-    of = np.concatenate(cof)
-    ol = np.concatenate(col)
-    tf = np.concatenate(ctf).astype(np.float64, copy=False)
-    tl = np.concatenate(ctl).astype(np.float64, copy=False)
+    fs, ls, of, ol = cat(cfs, np.int64), cat(cls_, np.int64), cat(cof, np.int64), cat(col, np.int64)
+    fv, lv, tf, tl = (
+        cat(cfv, np.float64),
+        cat(clv, np.float64),
+        cat(ctf, np.float64),
+        cat(ctl, np.float64),
+    )
+    mn, mx, cnt = cat(cmn, np.float64), cat(cmx, np.float64), cat(ccnt, np.int64)
 
-    by_b = np.argsort(b, kind="stable")
-    bsorted = b[by_b]
-    gstart = np.flatnonzero(np.concatenate(([True], bsorted[1:] != bsorted[:-1])))
-    gend = np.concatenate((gstart[1:], [len(b)])) - 1
+    if _ascending(b, fs, of) and _ascending(b, ls, ol):
+        # Contributions already in canonical order (blocks in step order, nothing decoded): each
+        # bucket's first contribution holds its first point and its last one its last point.
+        bsorted = b
+        gstart = np.flatnonzero(np.concatenate(([True], b[1:] != b[:-1])))
+        gend = np.concatenate((gstart[1:], [len(b)])) - 1
+        first_pick, last_pick = gstart, gend
+    else:
+        by_b = np.argsort(b, kind="stable")
+        bsorted = b[by_b]
+        gstart = np.flatnonzero(np.concatenate(([True], bsorted[1:] != bsorted[:-1])))
+        gend = np.concatenate((gstart[1:], [len(b)])) - 1
+        first_pick = np.lexsort((of, fs, b))[gstart]
+        last_pick = np.lexsort((ol, ls, b))[gend]
+        mn, mx, cnt = mn[by_b], mx[by_b], cnt[by_b]
     ub = bsorted[gstart]
-    first_pick = np.lexsort((of, fs, b))[gstart]
-    last_pick = np.lexsort((ol, ls, b))[gend]
     bucket_lo = bk.first_step(ub).astype(np.int64)
     if len(edge_b):  # buckets whose first edge moved start where it moved to
         at = np.searchsorted(ub, edge_b)
@@ -492,9 +526,9 @@ def compute_envelope(
         last_step=ls[last_pick].astype(np.int64),
         first=fv[first_pick],
         last=lv[last_pick],
-        min=np.fmin.reduceat(mn[by_b], gstart),
-        max=np.fmax.reduceat(mx[by_b], gstart),
-        count=np.add.reduceat(cnt[by_b], gstart),
+        min=np.fmin.reduceat(mn, gstart),
+        max=np.fmax.reduceat(mx, gstart),
+        count=np.add.reduceat(cnt, gstart),
         first_time=tf[first_pick],
         last_time=tl[last_pick],
     )
