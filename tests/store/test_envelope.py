@@ -95,8 +95,15 @@ class FakeBlocks:
             np.concatenate([b.times for b in self.blocks]),
         )
 
-    def envelope(self, lo: int, hi: int, buckets: int) -> Any:
-        return envl.compute_envelope(self.stats(), self.load, lo, hi, buckets)
+    def envelope(self, lo: int, hi: int, buckets: int, times: bool = True) -> Any:
+        load = self.load if times else self.load_untimed
+        return envl.compute_envelope(self.stats(), load, lo, hi, buckets, times=times)
+
+    def load_untimed(self, ids: Sequence[int]) -> dict[int, envl.BlockPoints]:
+        out = self.load(ids)
+        for bp in out.values():
+            bp.times = None
+        return out
 
 
 def special_values(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -154,6 +161,10 @@ def test_envelope_matches_brute_force(seed: int) -> None:
     env = fb.envelope(lo, hi, buckets)
     assert env.bucket_width == pytest.approx((hi - lo + 1) / buckets)
     check_envelope(env, steps, values, times, lo, hi, buckets)
+    assert len(env.first_time) == len(env.last_time) == len(env)
+    untimed = fb.envelope(lo, hi, buckets, times=False)  # the same, without wall times
+    assert len(untimed.first_time) == len(untimed.last_time) == 0
+    assert_fields(untimed, {f: getattr(env, f) for f in FIELDS})
 
 
 def test_narrow_buckets_follow_the_formula_exactly() -> None:
@@ -295,12 +306,16 @@ def _check_store(store: Store, ref: RunRef, rng: np.random.Generator) -> int:
         steps, values, times = h[key].steps, h[key].values, h[key].times
         lo, hi = int(steps.min()), int(steps.max())
         for buckets in (1, 13, 400, 100_000):
-            env = store.history_envelope(ref, key, buckets)
+            env = store.history_envelope(ref, key, buckets, times=True)
             moved += check_envelope(env, steps, values, times, lo, hi, buckets)
+            assert len(env.first_time) == len(env)
+            check_envelope(
+                store.history_envelope(ref, key, buckets), steps, values, times, lo, hi, buckets
+            )
         a, b = sorted(rng.integers(lo - 5, hi + 5, 2).tolist())
-        env = store.history_envelope(ref, key, 50, step_min=a, step_max=b)
+        env = store.history_envelope(ref, key, 50, step_min=a, step_max=b, times=True)
         moved += check_envelope(env, steps, values, times, a, b, 50)
-        env = store.history_envelope(ref, key, 50, step_min=lo + 3)
+        env = store.history_envelope(ref, key, 50, step_min=lo + 3, times=True)
         moved += check_envelope(env, steps, values, times, lo + 3, hi, 50)
     return moved
 
@@ -338,17 +353,17 @@ def test_blocks_from_before_the_statistics(
         h = store.history(ref)
         steps, values, times = h["x"].steps, h["x"].values, h["x"].times
         lo, hi = int(steps.min()), int(steps.max())
-        fresh = store.history_envelope(ref, "x", 40)
+        fresh = store.history_envelope(ref, "x", 40, times=True)
         with store.engine.begin() as conn:
             command.downgrade(migrations_config(conn), "0002")
             assert not sa.inspect(conn).has_table("history_block_stats")
             command.upgrade(migrations_config(conn), "head")
         assert _stats_rows(store) == 0
-        old = store.history_envelope(ref, "x", 40)  # decodes every block it meets, stores stats
+        old = store.history_envelope(ref, "x", 40, times=True)  # decodes its blocks, stores stats
         check_envelope(old, steps, values, times, lo, hi, 40)
         assert_fields(old, {f: getattr(fresh, f) for f in FIELDS})
         assert _stats_rows(store) == blocks(store, ref)["x"]  # those of "x", stored
-        again = store.history_envelope(ref, "x", 40)
+        again = store.history_envelope(ref, "x", 40, times=True)
         assert_fields(again, {f: getattr(fresh, f) for f in FIELDS})
         _check_store(store, ref, rng)
         assert _stats_rows(store) == written
@@ -375,4 +390,6 @@ def test_envelope_errors_and_edge_cases(store: Store, ref: RunRef, journal: Any)
     assert env.count.tolist() == [5, 5] and np.isnan(env.min).all() and np.isnan(env.max).all()
     env = store.history_envelope(ref, "x", 1000)  # more buckets than steps: one point each
     assert env.bucket_lo.tolist() == list(range(10)) and env.count.tolist() == [1] * 10
-    assert env.first_time.tolist() == [journal.t0 + i for i in range(10)]
+    assert len(env.first_time) == 0  # not asked for
+    env = store.history_envelope(ref, "x", 1000, times=True)
+    assert env.first_time.tolist() == env.last_time.tolist() == [journal.t0 + i for i in range(10)]

@@ -236,7 +236,7 @@ def test_exit_merges_small_blocks(store: Store, ref: RunRef, journal: Any, block
     # Narrow buckets: edges where the formula puts them, whatever the blocks. (Wide buckets' edges
     # may sit at sub-block boundaries, which a merge moves: exact either way, checked below.)
     env_before = store.history_envelope(ref, "x", 1000)
-    wide_before = store.history_envelope(ref, "x", 37)
+    wide_before = store.history_envelope(ref, "x", 37, times=True)
     assert blocks(store, ref) == {"x": 30, "i": 30}
     store.ingest(ref, [journal.exit()])
     after = blocks(store, ref)
@@ -254,7 +254,8 @@ def test_exit_merges_small_blocks(store: Store, ref: RunRef, journal: Any, block
     x = got["x"]
     lo, hi = int(x.steps[0]), int(x.steps[-1])
     check_envelope(wide_before, x.steps, x.values, x.times, lo, hi, 37)
-    check_envelope(store.history_envelope(ref, "x", 37), x.steps, x.values, x.times, lo, hi, 37)
+    wide_after = store.history_envelope(ref, "x", 37, times=True)
+    check_envelope(wide_after, x.steps, x.values, x.times, lo, hi, 37)
     # More points after a merge (a resumed run) still land after the merged tail.
     store.ingest(ref, [journal.h(step + 1, {"x": 42.0})])
     assert store.history(ref)["x"].values[-1] == 42.0

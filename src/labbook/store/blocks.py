@@ -638,18 +638,19 @@ _POINT_COLUMNS = (
     history_blocks.c.dtype,
     history_blocks.c.steps,
     history_blocks.c.vals,
-    history_blocks.c.times,
 )
 
 
 def _envelope_points(
-    conn: Connection, ids: Sequence[int]
+    conn: Connection, ids: Sequence[int], times: bool
 ) -> dict[int, tuple[Any, env.BlockPoints]]:
-    """Each block's row (``_POINT_COLUMNS``) and its points, values as float64."""
+    """Each block's row (``_POINT_COLUMNS``) and its points, values as float64; wall times only
+    when asked (on PostgreSQL they are stored compressed, and cost more to read than values)."""
     out: dict[int, tuple[Any, env.BlockPoints]] = {}
     hb = history_blocks
+    cols = (*_POINT_COLUMNS, hb.c.times) if times else _POINT_COLUMNS
     for part in chunks(list(ids)):
-        for r in fetch_plain(conn, select(*_POINT_COLUMNS).where(hb.c.id.in_(part))):
+        for r in fetch_plain(conn, select(*cols).where(hb.c.id.in_(part))):
             stride = int(r.stride)
             out[int(r.id)] = (
                 r,
@@ -658,7 +659,7 @@ def _envelope_points(
                     stride=stride,
                     steps=None if stride else np.frombuffer(r.steps, hist.STEP_DTYPE),
                     values=hist.decode_values(r.dtype, r.vals).astype(np.float64, copy=False),
-                    times=hist.decode_times(r.times),
+                    times=hist.decode_times(r.times) if times else None,
                 ),
             )
     return out
@@ -737,7 +738,7 @@ class EnvelopeBlocks:
 
 
 def envelope_blocks(
-    conn: Connection, key_id: int, step_min: int, step_max: int, buckets: int
+    conn: Connection, key_id: int, step_min: int, step_max: int, buckets: int, *, times: bool
 ) -> EnvelopeBlocks:
     """The blocks of ``key_id`` meeting ``[step_min, step_max]``, with their statistics.
 
@@ -745,7 +746,7 @@ def envelope_blocks(
     the blocks that cross a bucket edge or the range (the same bucket formula, in SQL; the third
     condition only runs when the first two are false, so it cannot overflow). A block without a
     statistics row is decoded here and its statistics computed, so the envelope sees every block
-    alike.
+    alike. ``load`` decodes wall times too with ``times``.
     """
     bk = env.Bucketer(step_min, step_max, buckets)
     sql, names = _envelope_sql(conn.dialect, bk.exact64)
@@ -755,9 +756,10 @@ def envelope_blocks(
     cache: dict[int, env.BlockPoints] = {}
     computed: list[dict[str, Any]] = []
     if bare:
-        decoded = _envelope_points(conn, [int(rows[i][0]) for i in bare])
+        decoded = _envelope_points(conn, [int(rows[i][0]) for i in bare], True)
         for i in bare:
             r, bp = decoded[int(rows[i][0])]
+            assert bp.times is not None
             steps = hist.decode_steps(int(r.step_lo), int(r.stride), int(r.n), r.steps)
             srow = hist.block_stats_row(steps, bp.values, bp.times, int(r.stride))
             rows[i][9:12] = srow["t_first"], srow["t_last"], srow["sub"]
@@ -777,7 +779,7 @@ def envelope_blocks(
     def load(ids: Sequence[int]) -> dict[int, env.BlockPoints]:
         missing = [i for i in ids if i not in cache]
         if missing:
-            cache.update({i: bp for i, (_, bp) in _envelope_points(conn, missing).items()})
+            cache.update({i: bp for i, (_, bp) in _envelope_points(conn, missing, times).items()})
         return {i: cache[i] for i in ids}
 
     return EnvelopeBlocks(stats, load, computed)

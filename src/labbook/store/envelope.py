@@ -12,8 +12,8 @@ spike is never sampled away (M4). What it reads, from cheapest to dearest:
   bucket's ``bucket_lo`` becomes the step just past the move, so the answer still says exactly
   which steps each bucket holds and its min and max are those of exactly those points. Otherwise
   (buckets narrower than ``SNAP`` sub-blocks, the range's own ends, blocks whose steps overlap
-  other blocks', blocks without statistics) its points are decoded and split at the nominal edge,
-  exactly as the bucket formula says.
+  other blocks', blocks without statistics) its whole block is decoded, in one pass, and cut at
+  the nominal edges, exactly as the bucket formula says.
 
 So a 10M-point key at 1000 buckets reads ~700 rows of statistics and decodes nothing, while a
 zoomed-in view (a few points per bucket) is cut exactly at the formula's edges, from decoded
@@ -137,19 +137,7 @@ class BlockPoints:
     stride: int  # > 0: steps are step_lo + stride * i and ``steps`` is None
     steps: np.ndarray | None
     values: np.ndarray
-    times: np.ndarray
-
-    def slice(self, i0: int, i1: int) -> BlockPoints:
-        """Points ``i0 .. i1 - 1``."""
-        if i0 == 0 and i1 == len(self.values):
-            return self
-        return BlockPoints(
-            step_lo=self.step_lo + self.stride * i0,
-            stride=self.stride,
-            steps=None if self.steps is None else self.steps[i0:i1],
-            values=self.values[i0:i1],
-            times=self.times[i0:i1],
-        )
+    times: np.ndarray | None  # wall times, when the envelope was asked for them
 
 
 PointLoader = Callable[[Sequence[int]], dict[int, BlockPoints]]
@@ -303,9 +291,10 @@ def _snap(
     return idx, bucket, ub1[c][moved], edge
 
 
-def _edge_segments(bk: Bucketer, bp: BlockPoints) -> tuple[np.ndarray, ...] | None:
+def _edge_segments(bk: Bucketer, bp: BlockPoints) -> tuple[Any, ...] | None:
     """Per-bucket (bucket, first step, first, last step, last, min, max, count, first index,
-    last index, first time, last time) of decoded points, cut at the nominal edges.
+    last index, first time, last time) of decoded points, cut at the nominal edges; the times are
+    None when ``bp`` has none.
 
     Costs O(buckets spanned * log n) to find the bucket boundaries (arithmetic for strided steps,
     binary search otherwise) plus one fmin/fmax pass over the values; steps are never rescanned.
@@ -345,8 +334,8 @@ def _edge_segments(bk: Bucketer, bp: BlockPoints) -> tuple[np.ndarray, ...] | No
             np.array([i1 - i0], np.int64),
             np.array([i0], np.int64),
             np.array([i1 - 1], np.int64),
-            bp.times[i0 : i0 + 1],
-            bp.times[i1 - 1 : i1],
+            None if bp.times is None else bp.times[i0 : i0 + 1],
+            None if bp.times is None else bp.times[i1 - 1 : i1],
         )
     # Bucket edges inside (s0, s1]; their positions are within (i0, i1) by construction.
     edges = bk.first_step(np.arange(b0 + 1, b1 + 1, dtype=np.int64))
@@ -383,8 +372,8 @@ def _edge_segments(bk: Bucketer, bp: BlockPoints) -> tuple[np.ndarray, ...] | No
         ends - starts,
         starts,
         lasts,
-        bp.times[starts],
-        bp.times[lasts],
+        None if bp.times is None else bp.times[starts],
+        None if bp.times is None else bp.times[lasts],
     )
 
 
@@ -408,9 +397,19 @@ def empty_envelope(step_min: int, step_max: int, buckets: int) -> Envelope:
 
 
 def compute_envelope(
-    stats: BlockStats, load: PointLoader, step_min: int, step_max: int, buckets: int
+    stats: BlockStats,
+    load: PointLoader,
+    step_min: int,
+    step_max: int,
+    buckets: int,
+    *,
+    times: bool = False,
 ) -> Envelope:
     """The envelope of ``[step_min, step_max]`` in ``buckets`` buckets (see the module docstring).
+
+    With ``times``, each bucket's first and last point's wall times too: ``load`` must then return
+    blocks with their times (decoding them costs about as much again as the values; free where
+    nothing is decoded). Without, ``first_time``/``last_time`` are empty.
 
     Contributions (whole blocks, sub-blocks, decoded segments) are combined per bucket: min/max
     with fmin/fmax (NaN-ignoring), first/last by canonical point order (step, then block rank,
@@ -426,14 +425,27 @@ def compute_envelope(
     cut = (u.lo < step_min) | (u.hi > step_max)
     straddle = cut | (ub0 != ub1)
     moved, moved_b, edge_b, edge_step = _snap(bk, u, ub0, ub1, straddle & ~cut & ~u.forced)
-    bucket = ub0.copy()
-    bucket[moved] = moved_b
     decode = straddle | u.forced
     decode[moved] = False
+    # A block with anything to decode is decoded whole, in one pass (loading it costs the same as
+    # loading a part); edges its other sub-blocks moved go back where the formula puts them.
+    dec_ranks = np.unique(u.rank[decode])
+    if len(dec_ranks):
+        flag = np.zeros(len(stats.ids), bool)
+        flag[dec_ranks] = True
+        decode = flag[u.rank]
+        stay = ~decode[moved]
+        moved, moved_b, edge_b, edge_step = (
+            moved[stay],
+            moved_b[stay],
+            edge_b[stay],
+            edge_step[stay],
+        )
+    bucket = ub0.copy()
+    bucket[moved] = moved_b
 
-    dec = np.flatnonzero(decode)
-    k = u if not len(dec) else u.take(~decode)
-    if len(dec):
+    k = u if not len(dec_ranks) else u.take(~decode)
+    if len(dec_ranks):
         bucket = bucket[~decode]
     rank_hi = k.rank << _POS_BITS
     cb: list[np.ndarray] = [bucket]
@@ -449,20 +461,10 @@ def compute_envelope(
     ctf: list[np.ndarray] = [k.t_first]
     ctl: list[np.ndarray] = [k.t_last]
 
-    if len(dec):
-        # Adjacent pieces of one block are decoded as one slice: one pass per run of them.
-        dec = dec[np.lexsort((u.pos0[dec], u.rank[dec]))]
-        r, p0, p1 = u.rank[dec], u.pos0[dec], u.pos1[dec]
-        brk = np.ones(len(dec), bool)
-        brk[1:] = (r[1:] != r[:-1]) | (p0[1:] != p1[:-1])
-        run_a = np.flatnonzero(brk)
-        run_z = np.concatenate((run_a[1:], [len(dec)])) - 1
-        points = load([int(stats.ids[i]) for i in np.unique(r).tolist()])
-        for a, z in zip(run_a.tolist(), run_z.tolist(), strict=True):
-            rank = int(r[a])
-            i0 = int(p0[a])
-            bp = points[int(stats.ids[rank])].slice(i0, int(p1[z]))
-            seg = _edge_segments(bk, bp)
+    if len(dec_ranks):
+        points = load([int(stats.ids[i]) for i in dec_ranks.tolist()])
+        for rank in dec_ranks.tolist():
+            seg = _edge_segments(bk, points[int(stats.ids[rank])])
             if seg is None:
                 continue
             bs, fs_, fv_, ls_, lv_, mn_, mx_, cnt_, fi_, li_, tf_, tl_ = seg
@@ -474,10 +476,11 @@ def compute_envelope(
             cmn.append(mn_)
             cmx.append(mx_)
             ccnt.append(cnt_)
-            cof.append((rank << _POS_BITS) | (fi_ + i0))
-            col.append((rank << _POS_BITS) | (li_ + i0))
-            ctf.append(tf_)
-            ctl.append(tl_)
+            cof.append((rank << _POS_BITS) | fi_)
+            col.append((rank << _POS_BITS) | li_)
+            if times:
+                ctf.append(tf_)
+                ctl.append(tl_)
 
     def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
         return (parts[0] if len(parts) == 1 else np.concatenate(parts)).astype(dtype, copy=False)
@@ -486,12 +489,7 @@ def compute_envelope(
     if len(b) == 0:
         return empty_envelope(step_min, step_max, buckets)
     fs, ls, of, ol = cat(cfs, np.int64), cat(cls_, np.int64), cat(cof, np.int64), cat(col, np.int64)
-    fv, lv, tf, tl = (
-        cat(cfv, np.float64),
-        cat(clv, np.float64),
-        cat(ctf, np.float64),
-        cat(ctl, np.float64),
-    )
+    fv, lv = cat(cfv, np.float64), cat(clv, np.float64)
     mn, mx, cnt = cat(cmn, np.float64), cat(cmx, np.float64), cat(ccnt, np.int64)
 
     if _ascending(b, fs, of) and _ascending(b, ls, ol):
@@ -529,6 +527,12 @@ def compute_envelope(
         min=np.fmin.reduceat(mn, gstart),
         max=np.fmax.reduceat(mx, gstart),
         count=np.add.reduceat(cnt, gstart),
-        first_time=tf[first_pick],
-        last_time=tl[last_pick],
+        **(
+            {
+                "first_time": cat(ctf, np.float64)[first_pick],
+                "last_time": cat(ctl, np.float64)[last_pick],
+            }
+            if times
+            else {}
+        ),
     )
