@@ -393,3 +393,79 @@ def test_envelope_errors_and_edge_cases(store: Store, ref: RunRef, journal: Any)
     assert len(env.first_time) == 0  # not asked for
     env = store.history_envelope(ref, "x", 1000, times=True)
     assert env.first_time.tolist() == env.last_time.tolist() == [journal.t0 + i for i in range(10)]
+
+
+def _stored_stats(store: Store) -> dict[int, tuple[Any, ...]]:
+    from labbook.store.schema import history_blocks
+
+    hb, hs = history_blocks, history_block_stats
+    q = sa.select(
+        hb.c.id,
+        hb.c.step_lo,
+        hb.c.stride,
+        hb.c.count,
+        hb.c.dtype,
+        hb.c.steps,
+        hb.c.vals,
+        hb.c.times,
+        hs.c.t_first,
+        hs.c.t_last,
+        hs.c.sub,
+    ).select_from(hb.outerjoin(hs, hs.c.block_id == hb.c.id))
+    with store.engine.connect() as conn:
+        return {int(r[0]): tuple(r[1:]) for r in conn.execute(q)}
+
+
+def test_every_block_write_stores_its_statistics(store: Store, journal: Any) -> None:
+    """New blocks, a tail grown in place (and split), blocks merged at exit: each block's row of
+    statistics is what its points give, and a deleted block's row goes with it."""
+    ref = RunRef("alice", "digits", "stats")
+    store.ingest(ref, [journal.run(id="stats")])
+    step = 0
+    for n in (1, 3, 700, 20_000, 5, 2, 40_000, 1):
+        store.ingest(ref, journal.rows(n, start=step, x=lambda i: math.sin(i), k=lambda i: i % 7))
+        step += n
+    for when in ("live", "merged"):
+        rows = _stored_stats(store)
+        for _bid, (lo, stride, n, dtype, steps, vals, times, t0, t1, sub) in rows.items():
+            assert sub is not None, when
+            want = hist.block_stats_row(
+                hist.decode_steps(lo, stride, n, steps),
+                hist.decode_values(dtype, vals),
+                hist.decode_times(times),
+                stride,
+            )
+            assert (t0, t1, sub) == (want["t_first"], want["t_last"], want["sub"]), when
+        if when == "live":
+            before = set(rows)
+            store.ingest(ref, [journal.exit()])
+    after = set(_stored_stats(store))
+    assert after < before  # merged away, with their statistics (the join found no orphans)
+    assert _stats_rows(store) == len(after)
+
+
+def test_backfill_keeps_what_changed_or_exists(store: Store, journal: Any) -> None:
+    """Statistics computed by a read are stored only for blocks still as read, and never over a
+    row a writer stored."""
+    from labbook.store import blocks as blk
+
+    ref = RunRef("alice", "digits", "bf")
+    store.ingest(ref, [journal.run(id="bf"), *journal.rows(300, x=float)])
+    rows = _stored_stats(store)
+    (bid,) = rows
+    lo, stride, n, *_, t0, t1, sub = rows[bid]
+    fake = {"t_first": -1.0, "t_last": -2.0, "sub": b"x" * len(sub)}
+    row = {"block_id": bid, "count": n, "step_lo": lo, "step_hi": lo + n - 1, "stride": stride}
+    with store.engine.begin() as conn:  # a row exists: kept
+        blk.backfill_stats(conn, [fake | row])
+    assert _stored_stats(store)[bid][-3:] == (t0, t1, sub)
+    with store.engine.begin() as conn:
+        conn.execute(sa.delete(history_block_stats))
+        blk.backfill_stats(conn, [fake | row | {"count": n - 1}])  # the block changed since
+    assert _stored_stats(store)[bid][-1] is None
+    with store.engine.begin() as conn:
+        blk.backfill_stats(conn, [fake | row])
+    assert _stored_stats(store)[bid][-3:] == (-1.0, -2.0, fake["sub"])
+    store.ingest(ref, journal.rows(5, start=300, x=float))  # the tail grows in place: a writer
+    (t0, t1, sub) = _stored_stats(store)[bid][-3:]  # replaces the row
+    assert sub != fake["sub"] and len(sub) == 2 * hist.SUB_FIELDS * 8

@@ -109,7 +109,7 @@ def block_stats_row(
     ends = np.minimum(starts + SUB, n) - 1
     v = values.astype(np.float64, copy=False)
     t = times.astype(np.float64, copy=False)
-    rec = np.empty((len(starts), SUB_FIELDS), TIME_DTYPE)
+    rec = np.empty((len(starts), SUB_FIELDS), np.dtype("<f8"))
     rec[:, 0] = np.fmin.reduceat(v, starts)
     rec[:, 1] = np.fmax.reduceat(v, starts)
     rec[:, 2] = v[starts]
@@ -120,12 +120,6 @@ def block_stats_row(
     if not stride:
         sub += np.stack((steps[starts], steps[ends]), axis=1).astype(STEP_DTYPE).tobytes()
     return {"t_first": float(t[0]), "t_last": float(t[-1]), "sub": sub}
-
-
-def sub_stats_size(count: int, stride: int) -> int:
-    """Bytes of a block's ``sub``: what a reader checks before trusting one."""
-    k = -(-count // SUB)
-    return k * SUB_FIELDS * 8 + (0 if stride else k * 16)
 
 
 def _stride(steps: np.ndarray) -> int:
