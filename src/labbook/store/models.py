@@ -136,7 +136,8 @@ class Envelope:
     A bucket's edge may sit a little off the formula's (see ``envelope.py``: a sub-block is not
     cut); ``bucket_lo`` then says where it is, and bucket ``i`` holds exactly the points with
     ``bucket_lo[i] <= step < bucket_lo[i + 1]``. ``first_time``/``last_time`` are the wall times
-    (unix seconds) of each bucket's first and last point.
+    (unix seconds) of each bucket's first and last point, when asked for (``times=True``); empty
+    otherwise.
     """
 
     step_min: int
