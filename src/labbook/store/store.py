@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from labbook import records as rk
 from labbook.errors import (
@@ -28,6 +28,7 @@ from labbook.errors import (
     ValidationError,
 )
 from labbook.store import blocks as blk
+from labbook.store import envelope
 from labbook.store import history as hist
 from labbook.store import ingest as ing
 from labbook.store.accounts import AccountsMixin
@@ -608,16 +609,23 @@ class Store(AccountsMixin, RunEditMixin):
         *,
         step_min: int | None = None,
         step_max: int | None = None,
+        times: bool = False,
     ) -> Envelope:
         """Per-bucket first/last/min/max/count of a numeric key over a step range.
 
-        The range defaults to the key's first and last step. Computed from block statistics; only
-        blocks crossing a bucket or range edge are decoded (see ``history.compute_envelope``).
+        The range defaults to the key's first and last step. Computed from block and sub-block
+        statistics; only the blocks around narrow buckets' edges are decoded (see
+        ``envelope.py``). ``times`` adds each bucket's first and last point's wall times
+        (``first_time``/``last_time``; empty without): free where nothing is decoded, and about
+        doubling the cost of what is.
+        Blocks written before the sub-block statistics existed are decoded once and their
+        statistics stored after the read (best effort: a database that cannot take the write now
+        answers the same, only slower, next time too).
         """
         _int_arg(buckets, "buckets", 1, MAX_BUCKETS)
         smin = _opt_step(step_min, "step_min")
         smax = _opt_step(step_max, "step_max")
-        mk, hb = metric_keys, history_blocks
+        mk = metric_keys
         with self._read() as conn:
             pk = self._run_pk(conn, ref)
             krow = conn.execute(
@@ -634,42 +642,16 @@ class Store(AccountsMixin, RunEditMixin):
             lo = int(krow.first_step) if smin is None else smin
             hi = int(krow.max_step) if smax is None else smax
             if hi < lo:
-                return hist.empty_envelope(lo, hi, buckets)
-            rows = conn.execute(
-                select(
-                    hb.c.id,
-                    hb.c.step_lo,
-                    hb.c.step_hi,
-                    hb.c.count,
-                    hb.c.first,
-                    hb.c.last,
-                    hb.c.min,
-                    hb.c.max,
-                )
-                .where(hb.c.key_id == krow.id, hb.c.step_hi >= lo, hb.c.step_lo <= hi)
-                .order_by(hb.c.id)
-            ).all()
-            stats = hist.BlockStats.from_rows(rows)
-
-            def load(ids: Sequence[int]) -> dict[int, hist.BlockPoints]:
-                out: dict[int, hist.BlockPoints] = {}
-                for part in blk.chunks(list(ids)):
-                    q = select(
-                        hb.c.id, hb.c.step_lo, hb.c.stride, hb.c.dtype, hb.c.steps, hb.c.vals
-                    ).where(hb.c.id.in_(part))
-                    for r in blk.fetch_plain(conn, q):
-                        stride = int(r.stride)
-                        out[int(r.id)] = hist.BlockPoints(
-                            step_lo=int(r.step_lo),
-                            stride=stride,
-                            steps=None if stride else np.frombuffer(r.steps, hist.STEP_DTYPE),
-                            values=hist.decode_values(r.dtype, r.vals).astype(
-                                np.float64, copy=False
-                            ),
-                        )
-                return out
-
-            return hist.compute_envelope(stats, load, lo, hi, buckets)
+                return envelope.empty_envelope(lo, hi, buckets)
+            eb = blk.envelope_blocks(conn, int(krow.id), lo, hi, buckets, times=times)
+            out = envelope.compute_envelope(eb.stats, eb.load, lo, hi, buckets, times=times)
+        if eb.computed:
+            try:
+                with self._write() as conn:
+                    blk.backfill_stats(conn, eb.computed)
+            except (OperationalError, IntegrityError, StorageFull):
+                pass  # read-only, locked, full, or the block went away meanwhile: next time
+        return out
 
     def files(self, ref: RunRef) -> list[FileInfo]:
         with self._read() as conn:
