@@ -32,6 +32,7 @@ from labbook.server.routes import (
     records,
     runs,
     session,
+    table,
     teams,
     users,
     viewer,
@@ -160,7 +161,19 @@ def create_app(settings: Settings) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    for module in (viewer, session, users, keys, teams, projects, runs, records, history, files):
+    for module in (
+        viewer,
+        session,
+        users,
+        keys,
+        teams,
+        projects,
+        runs,
+        table,
+        records,
+        history,
+        files,
+    ):
         app.include_router(module.router, prefix=API)
     return app
 

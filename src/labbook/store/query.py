@@ -37,12 +37,14 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    type_coerce,
 )
 from sqlalchemy.sql.elements import UnaryExpression
 
 from labbook.errors import ValidationError
 from labbook.limits import MAX_DEPTH
-from labbook.store.schema import metric_keys, run_tags, runs
+from labbook.store import jsoncodec
+from labbook.store.schema import JsonType, metric_keys, run_tags, runs
 
 OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists")
 METRIC_STATS = ("last", "min", "max", "count", "last_step")
@@ -183,6 +185,33 @@ class _JsonPath:
         if self.dialect == "sqlite":
             return t == ("true" if value else "false")
         return and_(t == "boolean", self._text() == ("true" if value else "false"))
+
+    def value_parts(self) -> list[Expr]:
+        """Expressions that read the value back with its JSON type (see :func:`json_value`).
+
+        SQLite's ``json_extract`` hands out SQL values (a bool as 1, an object as its text), so
+        the type travels beside it; PostgreSQL's ``jsonb`` comes back decoded.
+        """
+        if self.dialect == "sqlite":
+            return [self._typeof(), func.json_extract(self.column, self._sqlite_path)]
+        return [type_coerce(func.jsonb_extract_path(self.column, *self.path), JsonType())]
+
+
+def json_value(dialect: str, parts: Sequence[Any]) -> Any:
+    """The Python value of one ``_JsonPath.value_parts`` read (None when the path is missing);
+    tagged non-finite floats become floats again."""
+    if dialect != "sqlite":
+        return parts[0]
+    kind, raw = parts
+    if kind is None or kind == "null":
+        return None
+    if kind == "true":
+        return True
+    if kind == "false":
+        return False
+    if kind in ("object", "array"):
+        return jsoncodec.loads(raw)
+    return raw
 
 
 class QueryBuilder:
