@@ -23,6 +23,7 @@ from sqlalchemy import Connection, case, delete, func, select
 from labbook.errors import ProjectNotFound, ValidationError
 from labbook.store import jsoncodec
 from labbook.store.blocks import chunks
+from labbook.store.importance import ParamImportance, rank_params
 from labbook.store.query import (
     QueryBuilder,
     _JsonPath,
@@ -38,6 +39,9 @@ MAX_COLUMNS = 200
 """Most fields one table read selects."""
 MAX_DISTINCT = 1000
 """Distinct values of a config key are counted up to this many."""
+MAX_PARAMS = 100
+"""Most config keys one importance read ranks."""
+MIN_ID_RUNS = 10
 DEFAULT_COLUMNS = ("name", "state", "created_at", "runtime", "tags", "user")
 COMPUTED_FIELDS = {
     "runtime": "seconds from the run's start to its end (or last heartbeat while running)",
@@ -345,6 +349,42 @@ class TableMixin:
             )
             metrics = [KeyStats(str(k), [], None, int(n)) for k, n in conn.execute(mq)]
         return ProjectKeys(config.stats(), summary.stats(), metrics)
+
+    # --------------------------------------------------------------------------- importance
+    def param_importance(
+        self,
+        entity: str,
+        project: str,
+        metric: str,
+        params: Sequence[str] | None = None,
+        *,
+        filters: dict[str, Any] | None = None,
+    ) -> tuple[int, list[ParamImportance]]:
+        """How much each config path moves ``metric`` (a table field, e.g. ``summary.acc`` or
+        ``metrics.loss.min``) across the matching runs (up to ``MAX_TABLE_RUNS``, newest first);
+        see ``importance.py``. ``params`` default to the config paths that vary, leaving out
+        identifier-like ones (a string for every run, all different). Returns (runs used, the
+        parameters ranked)."""
+        if params is None:
+            params = [
+                k.key
+                for k in self.project_keys(entity, project).config
+                if (k.distinct or 0) > 1
+                and not ("string" in k.types and k.distinct == k.runs and k.runs > MIN_ID_RUNS)
+            ][:MAX_PARAMS]
+        elif len(params) > MAX_PARAMS:
+            raise ValidationError(f"params: at most {MAX_PARAMS} keys, got {len(params)}")
+        fields = [f"config.{p}" for p in params]
+        qb = QueryBuilder(self.dialect, self._now())
+        for what, names in (("metric", [metric]), ("params", fields)):
+            try:
+                for name in names:
+                    qb.field(name)
+            except ValidationError as e:
+                raise ValidationError(f"{what}: {e.message}") from None
+        table = self.runs_table(entity, project, [metric, *fields], filters=filters)
+        values = {p: table.columns[f] for p, f in zip(params, fields, strict=True)}
+        return rank_params(table.columns[metric], values)
 
     # ------------------------------------------------------------------------------- delete
     def delete_runs(

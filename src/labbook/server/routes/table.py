@@ -16,8 +16,10 @@ from labbook.server.deps import Entity, PrincipalDep, Project, StoreDep
 from labbook.server.schemas.table import (
     ColumnsOut,
     ConfigKeyOut,
+    ImportanceOut,
     KeysOut,
     MetricKeyOut,
+    ParamImportanceOut,
     SummaryKeyOut,
 )
 from labbook.server.wire import (
@@ -29,7 +31,7 @@ from labbook.server.wire import (
     split_list,
     wants_msgpack,
 )
-from labbook.store.table import DEFAULT_COLUMNS, MAX_COLUMNS, MAX_TABLE_RUNS
+from labbook.store.table import DEFAULT_COLUMNS, MAX_COLUMNS, MAX_PARAMS, MAX_TABLE_RUNS
 
 router = APIRouter(tags=["table"])
 PROJECT = "/projects/{entity}/{project}"
@@ -101,3 +103,44 @@ def columns(
     cols = table.columns if exact else {k: _json_column(v) for k, v in table.columns.items()}
     body = {"total": table.total, "ids": table.ids, "columns": cols, "warnings": table.warnings}
     return respond_tagged(request, body, etag, prepared=True)
+
+
+@router.get(PROJECT + "/importance", response_model=ImportanceOut)
+def importance(
+    entity: Entity,
+    project: Project,
+    store: StoreDep,
+    principal: PrincipalDep,
+    metric: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=2048,
+            description="a table field, e.g. summary.val_accuracy or metrics.loss.min",
+        ),
+    ],
+    params: Annotated[
+        str | None,
+        Query(description="comma-separated config paths; default: the config keys that vary"),
+    ] = None,
+    filters: Annotated[str | None, Query(description="JSON filter (store vocabulary)")] = None,
+) -> ImportanceOut:
+    """Correlation and random-forest importance of config keys for a metric (server-side,
+    numpy), most important first."""
+    wanted = split_list(params, "params", MAX_PARAMS) or None
+    flt = parse_filters(filters)
+    require_project(store, principal, entity, project, "read")
+    n, ranked = store.param_importance(entity, project, metric, wanted, filters=flt)
+    return ImportanceOut(
+        metric=metric,
+        runs=n,
+        params=[
+            ParamImportanceOut(
+                key=r.key,
+                type=r.kind,  # type: ignore[arg-type]
+                correlation=r.correlation,
+                importance=r.importance,
+            )
+            for r in ranked
+        ],
+    )
