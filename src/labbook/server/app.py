@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from labbook import __version__
 from labbook.blobs import open_blobstore
-from labbook.errors import LabbookError, RateLimited, UsageError
+from labbook.errors import LabbookError, RangeNotSatisfiable, RateLimited, UsageError
 from labbook.server.auth import AuthMode, LoginLimiter
 from labbook.server.routes import (
     files,
@@ -54,6 +54,7 @@ _HTTP_CODES = {
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    416: "range_not_satisfiable",
     422: "validation_error",
     429: "rate_limited",
 }
@@ -89,6 +90,8 @@ def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(LabbookError)
     async def _labbook(_: Request, exc: LabbookError) -> Response:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        if isinstance(exc, RangeNotSatisfiable) and exc.size is not None:
+            headers = {"Content-Range": f"bytes */{exc.size}"}
         if exc.status >= 500:
             log.error("server error: %s", exc.message, exc_info=exc)
         return _error(exc.status, exc.code, exc.message, headers)
