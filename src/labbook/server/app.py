@@ -25,6 +25,7 @@ from labbook.blobs import open_blobstore
 from labbook.errors import LabbookError, RangeNotSatisfiable, RateLimited, UsageError
 from labbook.server.auth import AuthMode, LoginLimiter
 from labbook.server.routes import (
+    envelopes,
     files,
     history,
     keys,
@@ -175,6 +176,7 @@ def create_app(settings: Settings) -> FastAPI:
         table,
         records,
         history,
+        envelopes,
         files,
     ):
         app.include_router(module.router, prefix=API)

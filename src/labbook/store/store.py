@@ -31,6 +31,7 @@ from labbook.store import blocks as blk
 from labbook.store import history as hist
 from labbook.store import ingest as ing
 from labbook.store.accounts import AccountsMixin
+from labbook.store.charts import ChartMixin
 from labbook.store.engine import (
     DEFAULT_SCHEMA,
     WRITE_OPTION,
@@ -155,12 +156,12 @@ def _opt_step(v: Any, name: str) -> int | None:
         raise ValidationError(str(e)) from None
 
 
-class Store(AccountsMixin, RunEditMixin, TableMixin):
+class Store(AccountsMixin, RunEditMixin, TableMixin, ChartMixin):
     """Runs, history and files over one SQLAlchemy engine (see the module docstring).
 
     Accounts (users, teams, keys, sessions) are in ``accounts.py``, project and run edits of the
-    REST API in ``runedit.py``, the dashboard's project-wide reads in ``table.py``; all are
-    mixed in here, so there is still one Store.
+    REST API in ``runedit.py``, the dashboard's project-wide reads in ``table.py`` and its
+    many-run chart reads in ``charts.py``; all are mixed in here, so there is still one Store.
     """
 
     def __init__(
