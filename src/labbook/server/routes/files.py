@@ -148,9 +148,12 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     """(first, last) byte of a ``Range: bytes=...`` header (one range; ends past the file are
     cut to it), None for no header or another unit; RangeNotSatisfiable (416) for a malformed
     range or one that starts past the end."""
-    if header is None or not header.strip().lower().startswith("bytes="):
+    if header is None:
         return None
-    m = _RANGE.match(header.strip().replace(" ", ""))
+    spec = "".join(header.split())
+    if not spec.lower().startswith("bytes="):
+        return None
+    m = _RANGE.match("bytes=" + spec[6:])
     if m is None or (m[1] == "" and m[2] == ""):
         raise RangeNotSatisfiable(
             f"invalid Range {header[:80]!r}: use one range, bytes=first-last, bytes=first- or "
