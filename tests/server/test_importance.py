@@ -66,7 +66,7 @@ def test_params_filters_and_metric_fields(any_server: Server) -> None:
     h = s.user("alice")
     _seed(s, h, n=30)
     body = s.get(f"{P}/importance?metric=summary.val_acc&params=noise,lr,epochs", headers=h).json()
-    assert [p["key"] for p in body["params"]][0] == "lr"
+    assert body["params"][0]["key"] == "lr"
     epochs = next(p for p in body["params"] if p["key"] == "epochs")
     assert epochs == {"key": "epochs", "type": "number", "correlation": None, "importance": 0.0}
     flt = quote(json.dumps({"config.optimizer": "adam"}))
