@@ -36,6 +36,8 @@ MAX_KEYS = 100
 MAX_POINTS = 10_000_000
 """Most buckets (runs x keys x buckets) one read may ask for: the answer is ~8 numbers each."""
 DEFAULT_RUNS = 20
+SMALL_KEY = hist.BLOCK_CAP
+"""Keys of at most this many points have all their blocks read up front, many keys at once."""
 
 
 @dataclass
@@ -195,6 +197,15 @@ def key_envelopes(
         for r in conn.execute(q):
             by_key[int(r.key_id)].append(tuple(r)[1:])
     blocks = _Blocks(conn)
+    # Keys of up to one block's worth of points (most runs' metrics) are decoded whole anyway
+    # (their block spans many buckets): read them for all the keys in a few statements, not
+    # one each. Longer keys load only the blocks their envelope needs, key by key.
+    small: list[int] = []
+    for key_id, lo, hi in spans:
+        rows = [r for r in by_key[key_id] if r[2] >= lo and r[1] <= hi]
+        if sum(r[3] for r in rows) <= SMALL_KEY:
+            small.extend(r[0] for r in rows)
+    blocks.get(small, values=True)
     out: dict[int, tuple[Envelope, np.ndarray, np.ndarray]] = {}
     for key_id, lo, hi in spans:
         rows = sorted(r for r in by_key[key_id] if r[2] >= lo and r[1] <= hi)
@@ -202,7 +213,8 @@ def key_envelopes(
         env = hist.compute_envelope(stats, blocks.points, lo, hi, buckets)
         first_time, last_time = bucket_times(env, stats, blocks)
         out[key_id] = (env, first_time, last_time)
-        blocks.got.clear()  # a key's blocks are never another key's
+        for r in rows:  # a key's blocks are never another key's
+            blocks.got.pop(int(r[0]), None)
     return out
 
 

@@ -18,7 +18,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, func, select
+import msgspec
+from sqlalchemy import Connection, Float, case, delete, func, select, type_coerce
 
 from labbook.errors import ProjectNotFound, ValidationError
 from labbook.store import jsoncodec
@@ -29,7 +30,10 @@ from labbook.store.query import (
     _JsonPath,
     absent_field_notes,
     fields_of,
+    json_text,
     json_value,
+    naive_utc,
+    raw_time,
 )
 from labbook.store.schema import metric_keys, runs
 
@@ -88,14 +92,13 @@ class ProjectKeys:
 
 
 def _iso(v: dt.datetime | None) -> str | None:
-    if v is None:
-        return None
-    if v.tzinfo is None:
-        v = v.replace(tzinfo=dt.UTC)
-    return v.astimezone(dt.UTC).isoformat()
+    """A naive UTC datetime as the API writes times (``2024-05-01T12:00:00.5Z``, as RunOut)."""
+    return None if v is None else v.isoformat() + "Z"
 
 
-def _runtime(started: Any, finished: Any, heartbeat: Any) -> float | None:
+def _runtime(
+    started: dt.datetime | None, finished: dt.datetime | None, heartbeat: dt.datetime | None
+) -> float | None:
     end = finished if finished is not None else heartbeat
     if started is None or end is None:
         return None
@@ -103,8 +106,11 @@ def _runtime(started: Any, finished: Any, heartbeat: Any) -> float | None:
 
 
 def _typed_stat(x: float | None, dtype: str | None) -> Any:
-    if x is None or dtype is None:
+    """A stored float statistic typed as the key's values (NULL is a NaN the column kept)."""
+    if dtype is None:
         return None
+    if x is None:
+        return math.nan
     if dtype == "int" and math.isfinite(x):
         return int(x)
     if dtype == "bool" and not math.isnan(x):
@@ -112,18 +118,17 @@ def _typed_stat(x: float | None, dtype: str | None) -> Any:
     return x
 
 
-def _metric_value(stat: str, r: Any) -> Any:
-    """One stat of a ``metric_keys`` row, typed as ``Store.metric_keys`` types it."""
-    sd = r.scalar_dtype
-    if stat == "last":
-        last = r.last_json
-        if r.last_is_scalar and last is None:
-            last = _typed_stat(r.last, sd)
-        return last
-    if stat in ("min", "max"):
-        return _typed_stat(r._mapping[stat], sd)
-    v = r._mapping[stat]
-    return None if v is None else int(v)
+def _json_loads(text: Any) -> Any:
+    """A :func:`query.json_text` value decoded (SQLite's numeric affinity already turned a bare
+    number into one)."""
+    if not isinstance(text, str):
+        return text
+    if jsoncodec.TAG in text:
+        return jsoncodec.loads(text)
+    return _decode_json(text)
+
+
+_decode_json = msgspec.json.Decoder().decode
 
 
 class _Plan:
@@ -147,10 +152,15 @@ class _Plan:
         if name == "runtime":
             if self._runtime_at is None:
                 self._runtime_at = self._slot(
-                    runs.c.started_at, runs.c.finished_at, runs.c.heartbeat_at
+                    *(
+                        raw_time(self.dialect, c)
+                        for c in (runs.c.started_at, runs.c.finished_at, runs.c.heartbeat_at)
+                    )
                 )
             at = self._runtime_at
-            self.readers[name] = lambda row: _runtime(row[at], row[at + 1], row[at + 2])
+            self.readers[name] = lambda row: _runtime(
+                naive_utc(row[at]), naive_utc(row[at + 1]), naive_utc(row[at + 2])
+            )
             return
         if name in _META_FIELDS:
             parts = _JsonPath(self.dialect, runs.c.meta, [name]).value_parts()
@@ -167,8 +177,8 @@ class _Plan:
             key, _, stat = name.removeprefix("metrics.").rpartition(".")
             self.metrics.setdefault(key, []).append((name, stat))
         elif f.kind == "time":
-            at = self._slot(f.expr)
-            self.readers[name] = lambda row: _iso(row[at])
+            at = self._slot(raw_time(self.dialect, f.expr))
+            self.readers[name] = lambda row: _iso(naive_utc(row[at]))
         else:
             at = self._slot(f.expr)
             self.readers[name] = lambda row: row[at]
@@ -265,32 +275,56 @@ class TableMixin:
         ordered = {name: columns[name] for name in dict.fromkeys(select_)}
         return RunsTable(total, [str(r[1]) for r in rows], ordered, warnings)
 
-    @staticmethod
     def _metric_columns(
-        conn: Connection, pid: int, pks: list[int], wanted: dict[str, list[tuple[str, str]]]
+        self, conn: Connection, pid: int, pks: list[int], wanted: dict[str, list[tuple[str, str]]]
     ) -> dict[str, list[Any]]:
         """Metric stat columns, from one read of the asked keys' rows across the project.
 
         Read for the whole project (an indexed lookup per run and key) rather than by a list of
-        up to 10,000 run pks, which would be 20 statements of 500 parameters.
+        up to 10,000 run pks, which would be 20 statements of 500 parameters. Only the asked
+        statistics are read, undecoded (see ``query.raw_time``/``json_text``).
         """
         mk = metric_keys
-        at = {pk: i for i, pk in enumerate(pks)}
+        stats = {stat for fs in wanted.values() for _, stat in fs}
+        cols: list[Any] = [mk.c.run_pk, mk.c.key, mk.c.scalar_dtype]
+        at: dict[str, int] = {}
+        for stat in sorted(stats):
+            at[stat] = len(cols)
+            if stat == "last":
+                cols += [
+                    mk.c.last_is_scalar,
+                    json_text(self.dialect, mk.c.last_json),
+                    type_coerce(mk.c.last, Float),
+                ]
+            elif stat in ("min", "max"):
+                cols.append(type_coerce(mk.c[stat], Float))
+            else:
+                cols.append(mk.c[stat])
+
+        def value(stat: str, r: Sequence[Any]) -> Any:
+            i = at[stat]
+            if stat == "last":
+                if r[i] and r[i + 1] is None:  # not expected; the float is the fallback
+                    return _typed_stat(r[i + 2], r[2])
+                return _json_loads(r[i + 1])
+            if stat in ("min", "max"):
+                return _typed_stat(r[i], r[2])
+            return None if r[i] is None else int(r[i])
+
+        row_of = {pk: i for i, pk in enumerate(pks)}
         out = {f: [None] * len(pks) for fs in wanted.values() for f, _ in fs}
-        cols = [mk.c.run_pk, mk.c.key, mk.c.scalar_dtype, mk.c.last_is_scalar, mk.c.last_json]
-        cols += [mk.c[s] for s in ("last", "min", "max", "count", "last_step")]
         for part in chunks(sorted(wanted)):
             q = (
                 select(*cols)
                 .join(runs, runs.c.pk == mk.c.run_pk)
                 .where(runs.c.project_id == pid, mk.c.key.in_(part))
             )
-            for r in conn.execute(q):
-                i = at.get(int(r.run_pk))
+            for r in conn.execute(q).all():
+                i = row_of.get(r[0])
                 if i is None:
                     continue
-                for name, stat in wanted[r.key]:
-                    out[name][i] = _metric_value(stat, r)
+                for name, stat in wanted[r[1]]:
+                    out[name][i] = value(stat, r)
         return out
 
     def table_version(self, entity: str, project: str) -> str:
