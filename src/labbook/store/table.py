@@ -360,28 +360,35 @@ class TableMixin:
         return hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
 
     # --------------------------------------------------------------------------------- keys
-    def project_keys(self, entity: str, project: str) -> ProjectKeys:
+    def project_keys(self, entity: str, project: str, *, config_only: bool = False) -> ProjectKeys:
         """The config and summary paths (nested dicts walked, ``a.b``) and metric keys that the
-        project's runs hold, with their types and how many runs hold each."""
+        project's runs hold, with their types and how many runs hold each (``config_only``:
+        the config keys alone, the others left empty)."""
         mk = metric_keys
+        config = _KeyCounter(distinct=True)
+        summary = _KeyCounter(distinct=False)
+        metrics: list[KeyStats] = []
+        cols = [json_text(self.dialect, runs.c.config)]
+        if not config_only:
+            cols.append(json_text(self.dialect, runs.c.summary))
         with self._read() as conn:
             pid = self._pid(conn, entity, project)
-            config = _KeyCounter(distinct=True)
-            summary = _KeyCounter(distinct=False)
-            q = select(runs.c.config, runs.c.summary).where(runs.c.project_id == pid)
-            for cfg, smry in conn.execute(q):
+            for row in conn.execute(select(*cols).where(runs.c.project_id == pid)).all():
+                cfg = _json_loads(row[0])
                 if isinstance(cfg, dict):
                     config.add_run(cfg)
+                smry = None if config_only else _json_loads(row[1])
                 if isinstance(smry, dict):
                     summary.add_run(smry)
-            mq = (
-                select(mk.c.key, func.count())
-                .join(runs, runs.c.pk == mk.c.run_pk)
-                .where(runs.c.project_id == pid)
-                .group_by(mk.c.key)
-                .order_by(mk.c.key)
-            )
-            metrics = [KeyStats(str(k), [], None, int(n)) for k, n in conn.execute(mq)]
+            if not config_only:
+                mq = (
+                    select(mk.c.key, func.count())
+                    .join(runs, runs.c.pk == mk.c.run_pk)
+                    .where(runs.c.project_id == pid)
+                    .group_by(mk.c.key)
+                    .order_by(mk.c.key)
+                )
+                metrics = [KeyStats(str(k), [], None, int(n)) for k, n in conn.execute(mq)]
         return ProjectKeys(config.stats(), summary.stats(), metrics)
 
     # --------------------------------------------------------------------------- importance
@@ -402,7 +409,7 @@ class TableMixin:
         if params is None:
             params = [
                 k.key
-                for k in self.project_keys(entity, project).config
+                for k in self.project_keys(entity, project, config_only=True).config
                 if (k.distinct or 0) > 1
                 and not ("string" in k.types and k.distinct == k.runs and k.runs > MIN_ID_RUNS)
             ][:MAX_PARAMS]
@@ -444,26 +451,25 @@ class TableMixin:
 _ROOTS = ("config.", "summary.", "summary_metrics.", "metrics.")
 
 
-def _type_name(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int | float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    return "object"
+_TYPE_NAMES: dict[type, str] = {
+    type(None): "null",
+    bool: "bool",
+    int: "number",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
+_SCALARS = (type(None), bool, int, float, str)
 
 
 def _distinct_key(v: Any) -> Any:
     """A hashable stand-in for ``v`` that keeps 1, 1.0 and True apart and NaN equal to itself."""
-    if isinstance(v, float) and math.isnan(v):
+    t = type(v)
+    if t is float and v != v:
         return ("nan",)
-    if v is None or isinstance(v, bool | int | float | str):
-        return (type(v).__name__, v)
+    if t in _SCALARS:
+        return (t, v)
     return ("json", json.dumps(jsoncodec.tag(v), sort_keys=True))
 
 
@@ -472,34 +478,31 @@ class _KeyCounter:
 
     def __init__(self, *, distinct: bool) -> None:
         self.distinct = distinct
-        self.types: dict[str, set[str]] = {}
-        self.runs: dict[str, int] = {}
-        self.values: dict[str, set[Any]] = {}
+        self.paths: dict[str, tuple[list[int], set[str], set[Any]]] = {}
 
     def add_run(self, obj: dict[str, Any], prefix: str = "") -> None:
+        paths = self.paths
         for k, v in obj.items():
-            path = f"{prefix}{k}"
-            if isinstance(v, dict) and v and "_type" not in v:
+            path = prefix + k
+            t = type(v)
+            if t is dict and v and "_type" not in v:
                 self.add_run(v, path + ".")
                 continue
-            if path not in self.runs:
-                self.runs[path] = 0
-                self.types[path] = set()
-                self.values[path] = set()
-            self.runs[path] += 1
-            self.types[path].add(_type_name(v))
-            if self.distinct:
-                seen = self.values[path]
-                if len(seen) < MAX_DISTINCT:
-                    seen.add(_distinct_key(v))
+            entry = paths.get(path)
+            if entry is None:
+                entry = paths[path] = ([0], set(), set())
+            entry[0][0] += 1
+            entry[1].add(_TYPE_NAMES.get(t, "object"))
+            if self.distinct and len(entry[2]) < MAX_DISTINCT:
+                entry[2].add(_distinct_key(v))
 
     def stats(self) -> list[KeyStats]:
         return [
             KeyStats(
                 key,
-                sorted(self.types[key]),
-                len(self.values[key]) if self.distinct else None,
-                self.runs[key],
+                sorted(types),
+                len(values) if self.distinct else None,
+                count[0],
             )
-            for key in sorted(self.runs)
+            for key, (count, types, values) in sorted(self.paths.items())
         ]
