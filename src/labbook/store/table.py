@@ -18,7 +18,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 from sqlalchemy import Connection, Float, case, delete, func, select, type_coerce
 
 from labbook.errors import ProjectNotFound, ValidationError
@@ -30,6 +29,7 @@ from labbook.store.query import (
     _JsonPath,
     absent_field_notes,
     fields_of,
+    json_loads,
     json_text,
     json_value,
     naive_utc,
@@ -118,19 +118,6 @@ def _typed_stat(x: float | None, dtype: str | None) -> Any:
     return x
 
 
-def _json_loads(text: Any) -> Any:
-    """A :func:`query.json_text` value decoded (SQLite's numeric affinity already turned a bare
-    number into one)."""
-    if not isinstance(text, str):
-        return text
-    if jsoncodec.TAG in text:
-        return jsoncodec.loads(text)
-    return _decode_json(text)
-
-
-_decode_json = msgspec.json.Decoder().decode
-
-
 class _Plan:
     """Where each selected field's value comes from: positions in the main SELECT, or a metric."""
 
@@ -171,8 +158,8 @@ class _Plan:
             assert f.json is not None
             self._json_reader(name, f.json.value_parts())
         elif f.kind == "tags":
-            at = self._slot(runs.c.tags)
-            self.readers[name] = lambda row: list(row[at] or [])
+            at = self._slot(json_text(self.dialect, runs.c.tags))
+            self.readers[name] = lambda row: list(json_loads(row[at]) or [])
         elif name.startswith("metrics."):
             key, _, stat = name.removeprefix("metrics.").rpartition(".")
             self.metrics.setdefault(key, []).append((name, stat))
@@ -306,7 +293,7 @@ class TableMixin:
             if stat == "last":
                 if r[i] and r[i + 1] is None:  # not expected; the float is the fallback
                     return _typed_stat(r[i + 2], r[2])
-                return _json_loads(r[i + 1])
+                return json_loads(r[i + 1])
             if stat in ("min", "max"):
                 return _typed_stat(r[i], r[2])
             return None if r[i] is None else int(r[i])
@@ -374,10 +361,10 @@ class TableMixin:
         with self._read() as conn:
             pid = self._pid(conn, entity, project)
             for row in conn.execute(select(*cols).where(runs.c.project_id == pid)).all():
-                cfg = _json_loads(row[0])
+                cfg = json_loads(row[0])
                 if isinstance(cfg, dict):
                     config.add_run(cfg)
-                smry = None if config_only else _json_loads(row[1])
+                smry = None if config_only else json_loads(row[1])
                 if isinstance(smry, dict):
                     summary.add_run(smry)
             if not config_only:
