@@ -250,6 +250,8 @@ def test_get_run_etag(seeded: tuple[Server, dict[str, str]]) -> None:
     assert s.get(f"{P}/runs/r0", headers=h).json()["config"]["wd"] == "NaN"
     packed = msgspec.msgpack.decode(s.get(f"{P}/runs/r0", headers=h | MSGPACK).content)
     assert math.isnan(packed["config"]["wd"])
+    listed = s.get(f"{P}/runs?order=name", headers=h).json()["items"]
+    assert listed[0]["config"]["wd"] == "NaN"
 
 
 def test_keys(seeded: tuple[Server, dict[str, str]]) -> None:

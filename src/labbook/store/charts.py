@@ -15,7 +15,7 @@ edge blocks decoded anyway, plus the whole blocks that hold a bucket's first or 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +38,8 @@ MAX_POINTS = 10_000_000
 DEFAULT_RUNS = 20
 SMALL_KEY = hist.BLOCK_CAP
 """Keys of at most this many points have all their blocks read up front, many keys at once."""
+PREFETCH_POINTS = 1_000_000
+"""About how many points (24 bytes each) the keys of one bulk read hold in all."""
 
 
 @dataclass
@@ -197,25 +199,40 @@ def key_envelopes(
         for r in conn.execute(q):
             by_key[int(r.key_id)].append(tuple(r)[1:])
     blocks = _Blocks(conn)
-    # Keys of up to one block's worth of points (most runs' metrics) are decoded whole anyway
-    # (their block spans many buckets): read them for all the keys in a few statements, not
-    # one each. Longer keys load only the blocks their envelope needs, key by key.
-    small: list[int] = []
-    for key_id, lo, hi in spans:
-        rows = [r for r in by_key[key_id] if r[2] >= lo and r[1] <= hi]
-        if sum(r[3] for r in rows) <= SMALL_KEY:
-            small.extend(r[0] for r in rows)
-    blocks.get(small, values=True)
     out: dict[int, tuple[Envelope, np.ndarray, np.ndarray]] = {}
-    for key_id, lo, hi in spans:
-        rows = sorted(r for r in by_key[key_id] if r[2] >= lo and r[1] <= hi)
-        stats = hist.BlockStats.from_rows(rows)
-        env = hist.compute_envelope(stats, blocks.points, lo, hi, buckets)
-        first_time, last_time = bucket_times(env, stats, blocks)
-        out[key_id] = (env, first_time, last_time)
-        for r in rows:  # a key's blocks are never another key's
-            blocks.got.pop(int(r[0]), None)
+    for group in _groups(spans, by_key):
+        # Keys of up to one block's worth of points (most runs' metrics) are decoded whole
+        # anyway (their block spans many buckets): read a group of them in a few statements,
+        # not one each. Longer keys load only the blocks their envelope needs, key by key.
+        small = [r[0] for _, rows in group if sum(r[3] for r in rows) <= SMALL_KEY for r in rows]
+        blocks.get(small, values=True)
+        for (key_id, lo, hi), rows in group:
+            stats = hist.BlockStats.from_rows(rows)
+            env = hist.compute_envelope(stats, blocks.points, lo, hi, buckets)
+            first_time, last_time = bucket_times(env, stats, blocks)
+            out[key_id] = (env, first_time, last_time)
+            for r in rows:  # a key's blocks are never another key's
+                blocks.got.pop(int(r[0]), None)
     return out
+
+
+def _groups(
+    spans: Sequence[tuple[int, int, int]], by_key: dict[int, list[Any]]
+) -> Iterator[list[tuple[tuple[int, int, int], list[Any]]]]:
+    """The spans with their candidate block rows (in id order), in groups of about
+    ``PREFETCH_POINTS`` points: what one bulk read holds in memory at a time."""
+    group: list[tuple[tuple[int, int, int], list[Any]]] = []
+    points = 0
+    for span in spans:
+        _, lo, hi = span
+        rows = sorted(r for r in by_key[span[0]] if r[2] >= lo and r[1] <= hi)
+        group.append((span, rows))
+        points += sum(r[3] for r in rows)
+        if points >= PREFETCH_POINTS:
+            yield group
+            group, points = [], 0
+    if group:
+        yield group
 
 
 class ChartMixin:

@@ -231,7 +231,8 @@ class TableMixin:
         try:
             plan = _Plan(self.dialect, qb, list(select_))
         except ValidationError as e:
-            raise ValidationError(f"select: {e.message}") from None
+            extra = ", ".join(COMPUTED_FIELDS)
+            raise ValidationError(f"select: {e.message} (the table also has {extra})") from None
         where = qb.where(filters)
         order_by = qb.order(order)
         with self._read() as conn:

@@ -3,7 +3,7 @@ heartbeat, metric keys."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel
@@ -37,11 +37,10 @@ from labbook.store import RunRef
 router = APIRouter(tags=["runs"])
 
 
-def _answer(request: Request, model: BaseModel) -> Any:
+def _answer(request: Request, model: BaseModel) -> Response:
     """The model as JSON, or as msgpack when asked: JSON cannot carry NaN/±Inf in a summary or
-    config exactly (it spells them as strings), msgpack keeps the float64."""
-    if not wants_msgpack(request):
-        return model
+    config exactly (it spells them as strings), msgpack keeps the float64. Encoded here, not by
+    FastAPI: its JSON mode writes a NaN in a config as null."""
     return respond(request, model.model_dump())
 
 
