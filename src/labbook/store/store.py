@@ -32,6 +32,7 @@ from labbook.store import envelope
 from labbook.store import history as hist
 from labbook.store import ingest as ing
 from labbook.store.accounts import AccountsMixin
+from labbook.store.charts import ChartMixin
 from labbook.store.engine import (
     DEFAULT_SCHEMA,
     WRITE_OPTION,
@@ -53,6 +54,7 @@ from labbook.store.models import (
 from labbook.store.query import QueryBuilder, absent_field_notes, fields_of
 from labbook.store.runedit import LAST_RUN_AT, RunEditMixin, project_info, project_infos
 from labbook.store.schema import files, history_blocks, history_values, metric_keys, projects, runs
+from labbook.store.table import TableMixin
 
 if TYPE_CHECKING:
     from labbook.settings import Settings
@@ -155,11 +157,12 @@ def _opt_step(v: Any, name: str) -> int | None:
         raise ValidationError(str(e)) from None
 
 
-class Store(AccountsMixin, RunEditMixin):
+class Store(AccountsMixin, RunEditMixin, TableMixin, ChartMixin):
     """Runs, history and files over one SQLAlchemy engine (see the module docstring).
 
     Accounts (users, teams, keys, sessions) are in ``accounts.py``, project and run edits of the
-    REST API in ``runedit.py``; both are mixed in here, so there is still one Store.
+    REST API in ``runedit.py``, the dashboard's project-wide reads in ``table.py`` and its
+    many-run chart reads in ``charts.py``; all are mixed in here, so there is still one Store.
     """
 
     def __init__(
