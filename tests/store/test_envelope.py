@@ -469,3 +469,19 @@ def test_backfill_keeps_what_changed_or_exists(store: Store, journal: Any) -> No
     store.ingest(ref, journal.rows(5, start=300, x=float))  # the tail grows in place: a writer
     (t0, t1, sub) = _stored_stats(store)[bid][-3:]  # replaces the row
     assert sub != fake["sub"] and len(sub) == 2 * hist.SUB_FIELDS * 8
+
+
+def test_store_wide_buckets_move_edges_and_stay_exact(store: Store, journal: Any) -> None:
+    """Through the database: full blocks, wide buckets, a range cutting blocks at both ends."""
+    ref = RunRef("alice", "digits", "wide")
+    rng = np.random.default_rng(8)
+    n = 5 * hist.BLOCK_CAP
+    v = series(rng, n)
+    store.ingest(ref, [journal.run(id="wide")])
+    store.ingest(ref, [journal.h(3 * i + 1, {"x": float(v[i])}) for i in range(n)])
+    h = store.history(ref)["x"]
+    end = 3 * (n - 1) + 1
+    for lo, hi, buckets in ((1, end, 37), (1001, end - 3001, 29), (1, end, 1)):
+        env = store.history_envelope(ref, "x", buckets, step_min=lo, step_max=hi, times=True)
+        moved = check_envelope(env, h.steps, h.values, h.times, lo, hi, buckets)
+        assert moved > 0 or buckets == 1
