@@ -447,7 +447,7 @@ def test_every_block_write_stores_its_statistics(store: Store, journal: Any) -> 
 def test_backfill_keeps_what_changed_or_exists(store: Store, journal: Any) -> None:
     """Statistics computed by a read are stored only for blocks still as read, and never over a
     row a writer stored."""
-    from labbook.store import blocks as blk
+    from labbook.store import envelope_db
 
     ref = RunRef("alice", "digits", "bf")
     store.ingest(ref, [journal.run(id="bf"), *journal.rows(300, x=float)])
@@ -457,14 +457,14 @@ def test_backfill_keeps_what_changed_or_exists(store: Store, journal: Any) -> No
     fake = {"t_first": -1.0, "t_last": -2.0, "sub": b"x" * len(sub)}
     row = {"block_id": bid, "count": n, "step_lo": lo, "step_hi": lo + n - 1, "stride": stride}
     with store.engine.begin() as conn:  # a row exists: kept
-        blk.backfill_stats(conn, [fake | row])
+        envelope_db.backfill_stats(conn, [fake | row])
     assert _stored_stats(store)[bid][-3:] == (t0, t1, sub)
     with store.engine.begin() as conn:
         conn.execute(sa.delete(history_block_stats))
-        blk.backfill_stats(conn, [fake | row | {"count": n - 1}])  # the block changed since
+        envelope_db.backfill_stats(conn, [fake | row | {"count": n - 1}])  # the block changed since
     assert _stored_stats(store)[bid][-1] is None
     with store.engine.begin() as conn:
-        blk.backfill_stats(conn, [fake | row])
+        envelope_db.backfill_stats(conn, [fake | row])
     assert _stored_stats(store)[bid][-3:] == (-1.0, -2.0, fake["sub"])
     store.ingest(ref, journal.rows(5, start=300, x=float))  # the tail grows in place: a writer
     (t0, t1, sub) = _stored_stats(store)[bid][-3:]  # replaces the row
