@@ -447,7 +447,7 @@ def test_every_block_write_stores_its_statistics(store: Store, journal: Any) -> 
 def test_backfill_keeps_what_changed_or_exists(store: Store, journal: Any) -> None:
     """Statistics computed by a read are stored only for blocks still as read, and never over a
     row a writer stored."""
-    from labbook.store import blocks as blk
+    from labbook.store import envelope_db
 
     ref = RunRef("alice", "digits", "bf")
     store.ingest(ref, [journal.run(id="bf"), *journal.rows(300, x=float)])
@@ -457,15 +457,31 @@ def test_backfill_keeps_what_changed_or_exists(store: Store, journal: Any) -> No
     fake = {"t_first": -1.0, "t_last": -2.0, "sub": b"x" * len(sub)}
     row = {"block_id": bid, "count": n, "step_lo": lo, "step_hi": lo + n - 1, "stride": stride}
     with store.engine.begin() as conn:  # a row exists: kept
-        blk.backfill_stats(conn, [fake | row])
+        envelope_db.backfill_stats(conn, [fake | row])
     assert _stored_stats(store)[bid][-3:] == (t0, t1, sub)
     with store.engine.begin() as conn:
         conn.execute(sa.delete(history_block_stats))
-        blk.backfill_stats(conn, [fake | row | {"count": n - 1}])  # the block changed since
+        envelope_db.backfill_stats(conn, [fake | row | {"count": n - 1}])  # the block changed since
     assert _stored_stats(store)[bid][-1] is None
     with store.engine.begin() as conn:
-        blk.backfill_stats(conn, [fake | row])
+        envelope_db.backfill_stats(conn, [fake | row])
     assert _stored_stats(store)[bid][-3:] == (-1.0, -2.0, fake["sub"])
     store.ingest(ref, journal.rows(5, start=300, x=float))  # the tail grows in place: a writer
     (t0, t1, sub) = _stored_stats(store)[bid][-3:]  # replaces the row
     assert sub != fake["sub"] and len(sub) == 2 * hist.SUB_FIELDS * 8
+
+
+def test_store_wide_buckets_move_edges_and_stay_exact(store: Store, journal: Any) -> None:
+    """Through the database: full blocks, wide buckets, a range cutting blocks at both ends."""
+    ref = RunRef("alice", "digits", "wide")
+    rng = np.random.default_rng(8)
+    n = 5 * hist.BLOCK_CAP
+    v = series(rng, n)
+    store.ingest(ref, [journal.run(id="wide")])
+    store.ingest(ref, [journal.h(3 * i + 1, {"x": float(v[i])}) for i in range(n)])
+    h = store.history(ref)["x"]
+    end = 3 * (n - 1) + 1
+    for lo, hi, buckets in ((1, end, 37), (1001, end - 3001, 29), (1, end, 1)):
+        env = store.history_envelope(ref, "x", buckets, step_min=lo, step_max=hi, times=True)
+        moved = check_envelope(env, h.steps, h.values, h.times, lo, hi, buckets)
+        assert moved > 0 or buckets == 1

@@ -28,7 +28,7 @@ from labbook.errors import (
     ValidationError,
 )
 from labbook.store import blocks as blk
-from labbook.store import envelope
+from labbook.store import envelope, envelope_db
 from labbook.store import history as hist
 from labbook.store import ingest as ing
 from labbook.store.accounts import AccountsMixin
@@ -646,12 +646,12 @@ class Store(AccountsMixin, RunEditMixin, TableMixin, ChartMixin):
             hi = int(krow.max_step) if smax is None else smax
             if hi < lo:
                 return envelope.empty_envelope(lo, hi, buckets)
-            eb = blk.envelope_blocks(conn, int(krow.id), lo, hi, buckets, times=times)
+            eb = envelope_db.envelope_blocks(conn, int(krow.id), lo, hi, buckets, times=times)
             out = envelope.compute_envelope(eb.stats, eb.load, lo, hi, buckets, times=times)
         if eb.computed:
             try:
                 with self._write() as conn:
-                    blk.backfill_stats(conn, eb.computed)
+                    envelope_db.backfill_stats(conn, eb.computed)
             except (OperationalError, IntegrityError, StorageFull):
                 pass  # read-only, locked, full, or the block went away meanwhile: next time
         return out
