@@ -396,31 +396,44 @@ def empty_envelope(step_min: int, step_max: int, buckets: int) -> Envelope:
     return Envelope(step_min=step_min, step_max=step_max, buckets=buckets, bucket_width=width)
 
 
-def compute_envelope(
-    stats: BlockStats,
-    load: PointLoader,
-    step_min: int,
-    step_max: int,
-    buckets: int,
-    *,
-    times: bool = False,
-) -> Envelope:
-    """The envelope of ``[step_min, step_max]`` in ``buckets`` buckets (see the module docstring).
+@dataclass
+class EnvelopePlan:
+    """What the statistics alone settle of an envelope (``plan_envelope``): the contributions of
+    whole blocks and sub-blocks, with their buckets and moved edges, and which blocks must be
+    decoded (``decode_ids``) before ``finish_envelope`` can combine everything.
 
-    With ``times``, each bucket's first and last point's wall times too: ``load`` must then return
-    blocks with their times (decoding them costs about as much again as the values; free where
-    nothing is decoded). Without, ``first_time``/``last_time`` are empty.
-
-    Contributions (whole blocks, sub-blocks, decoded segments) are combined per bucket: min/max
-    with fmin/fmax (NaN-ignoring), first/last by canonical point order (step, then block rank,
-    then position in the block).
+    Splitting the two lets a read of many keys decode the blocks of all of them in a few
+    statements, then finish each key as the single-key envelope does.
     """
+
+    stats: BlockStats
+    bk: Bucketer
+    kept: _Units  # the units taken from statistics (not decoded)
+    bucket: np.ndarray  # each kept unit's bucket
+    edge_b: np.ndarray  # buckets whose first edge moved
+    edge_step: np.ndarray  # ... and the step it moved to
+    dec_ranks: np.ndarray  # ranks (in ``stats``) of the blocks to decode
+
+    @property
+    def decode_ids(self) -> list[int]:
+        return [int(self.stats.ids[i]) for i in self.dec_ranks.tolist()]
+
+    @property
+    def decode_points(self) -> int:
+        """How many points decoding costs."""
+        return int(self.stats.count[self.dec_ranks].sum())
+
+
+def plan_envelope(
+    stats: BlockStats, step_min: int, step_max: int, buckets: int
+) -> EnvelopePlan | None:
+    """The statistics' part of ``compute_envelope``; None when the envelope is empty."""
     if step_max < step_min or len(stats.ids) == 0:
-        return empty_envelope(step_min, step_max, buckets)
+        return None
     bk = Bucketer(step_min, step_max, buckets)
     u = _units(stats, bk)
     if not len(u.lo):
-        return empty_envelope(step_min, step_max, buckets)
+        return None
     ub0, ub1 = bk.of(u.lo), bk.of(u.hi)
     cut = (u.lo < step_min) | (u.hi > step_max)
     straddle = cut | (ub0 != ub1)
@@ -443,10 +456,46 @@ def compute_envelope(
         )
     bucket = ub0.copy()
     bucket[moved] = moved_b
-
-    k = u if not len(dec_ranks) else u.take(~decode)
     if len(dec_ranks):
-        bucket = bucket[~decode]
+        u, bucket = u.take(~decode), bucket[~decode]
+    return EnvelopePlan(stats, bk, u, bucket, edge_b, edge_step, dec_ranks)
+
+
+def compute_envelope(
+    stats: BlockStats,
+    load: PointLoader,
+    step_min: int,
+    step_max: int,
+    buckets: int,
+    *,
+    times: bool = False,
+) -> Envelope:
+    """The envelope of ``[step_min, step_max]`` in ``buckets`` buckets (see the module docstring).
+
+    With ``times``, each bucket's first and last point's wall times too: ``load`` must then return
+    blocks with their times (decoding them costs about as much again as the values; free where
+    nothing is decoded). Without, ``first_time``/``last_time`` are empty.
+    """
+    plan = plan_envelope(stats, step_min, step_max, buckets)
+    if plan is None:
+        return empty_envelope(step_min, step_max, buckets)
+    points = load(plan.decode_ids) if len(plan.dec_ranks) else {}
+    return finish_envelope(plan, points, times=times)
+
+
+def finish_envelope(
+    plan: EnvelopePlan, points: dict[int, BlockPoints], *, times: bool = False
+) -> Envelope:
+    """The envelope of ``plan``, given the decoded points of its ``decode_ids`` (with their wall
+    times when ``times``).
+
+    Contributions (whole blocks, sub-blocks, decoded segments) are combined per bucket: min/max
+    with fmin/fmax (NaN-ignoring), first/last by canonical point order (step, then block rank,
+    then position in the block).
+    """
+    stats, bk, k, bucket, dec_ranks = plan.stats, plan.bk, plan.kept, plan.bucket, plan.dec_ranks
+    edge_b, edge_step = plan.edge_b, plan.edge_step
+    step_min, step_max, buckets = bk.lo, bk.hi, bk.n
     rank_hi = k.rank << _POS_BITS
     cb: list[np.ndarray] = [bucket]
     cfs: list[np.ndarray] = [k.lo]
@@ -461,26 +510,24 @@ def compute_envelope(
     ctf: list[np.ndarray] = [k.t_first]
     ctl: list[np.ndarray] = [k.t_last]
 
-    if len(dec_ranks):
-        points = load([int(stats.ids[i]) for i in dec_ranks.tolist()])
-        for rank in dec_ranks.tolist():
-            seg = _edge_segments(bk, points[int(stats.ids[rank])])
-            if seg is None:
-                continue
-            bs, fs_, fv_, ls_, lv_, mn_, mx_, cnt_, fi_, li_, tf_, tl_ = seg
-            cb.append(bs)
-            cfs.append(fs_)
-            cfv.append(fv_)
-            cls_.append(ls_)
-            clv.append(lv_)
-            cmn.append(mn_)
-            cmx.append(mx_)
-            ccnt.append(cnt_)
-            cof.append((rank << _POS_BITS) | fi_)
-            col.append((rank << _POS_BITS) | li_)
-            if times:
-                ctf.append(tf_)
-                ctl.append(tl_)
+    for rank in dec_ranks.tolist():
+        seg = _edge_segments(bk, points[int(stats.ids[rank])])
+        if seg is None:
+            continue
+        bs, fs_, fv_, ls_, lv_, mn_, mx_, cnt_, fi_, li_, tf_, tl_ = seg
+        cb.append(bs)
+        cfs.append(fs_)
+        cfv.append(fv_)
+        cls_.append(ls_)
+        clv.append(lv_)
+        cmn.append(mn_)
+        cmx.append(mx_)
+        ccnt.append(cnt_)
+        cof.append((rank << _POS_BITS) | fi_)
+        col.append((rank << _POS_BITS) | li_)
+        if times:
+            ctf.append(tf_)
+            ctl.append(tl_)
 
     def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
         return (parts[0] if len(parts) == 1 else np.concatenate(parts)).astype(dtype, copy=False)
