@@ -10,7 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, Connection, Dialect, bindparam, case, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Dialect,
+    bindparam,
+    case,
+    column,
+    literal_column,
+    select,
+    values,
+)
 
 from labbook.store import envelope as env
 from labbook.store import history as hist
@@ -111,6 +121,64 @@ def _raw_rows(
     return list(conn.exec_driver_sql(sql, args))
 
 
+class PointCache:
+    """Decoded blocks of one read, by id, with wall times when ``times``: what an envelope's
+    ``decode_ids`` need, read in chunks, and dropped once their keys are done."""
+
+    def __init__(self, conn: Connection, times: bool) -> None:
+        self.conn = conn
+        self.times = times
+        self.got: dict[int, env.BlockPoints] = {}
+
+    def load(self, ids: Sequence[int]) -> dict[int, env.BlockPoints]:
+        missing = [i for i in ids if i not in self.got]
+        if missing:
+            for i, (_, bp) in _envelope_points(self.conn, missing, self.times).items():
+                self.got[i] = bp
+        return {i: self.got[i] for i in ids}
+
+    def drop(self, ids: Sequence[int]) -> None:
+        for i in ids:
+            self.got.pop(i, None)
+
+
+_BARE_CHUNK = 64
+"""Blocks without statistics decoded at a time (up to ~1M points) when a read of many keys meets
+them; a single key's are kept for its envelope instead."""
+
+
+def _complete(
+    conn: Connection, rows: list[list[Any]], keep: PointCache | None
+) -> tuple[env.BlockStats, list[dict[str, Any]]]:
+    """``rows`` (``_envelope_sql``'s columns) as ``BlockStats``, after computing the statistics of
+    blocks that have none (written before revision 0003): decoded here, so the envelope sees
+    every block alike; their points stay in ``keep`` when given. Also returns those statistics,
+    for ``backfill_stats``."""
+    bare = [r for r in rows if r[12] is None]
+    computed: list[dict[str, Any]] = []
+    for part in chunks(bare, _BARE_CHUNK):
+        decoded = _envelope_points(conn, [int(r[0]) for r in part], True)
+        for row in part:
+            r, bp = decoded[int(row[0])]
+            assert bp.times is not None
+            steps = hist.decode_steps(int(r.step_lo), int(r.stride), int(r.n), r.steps)
+            srow = hist.block_stats_row(steps, bp.values, bp.times, int(r.stride))
+            row[9:12] = srow["t_first"], srow["t_last"], srow["sub"]
+            if keep is not None:
+                keep.got[int(r.id)] = bp
+            computed.append(
+                srow
+                | {
+                    "block_id": int(r.id),
+                    "count": int(r.n),
+                    "step_lo": int(r.step_lo),
+                    "step_hi": int(row[2]),
+                    "stride": int(r.stride),
+                }
+            )
+    return env.BlockStats.from_rows([(*r[:12], True) for r in rows]), computed
+
+
 @dataclass
 class EnvelopeBlocks:
     """What ``envelope.compute_envelope`` needs of one key's blocks, read in one transaction.
@@ -131,45 +199,99 @@ def envelope_blocks(
 
     One query: block statistics joined with the sub-block statistics, whose bytes are only sent for
     the blocks that cross a bucket edge or the range (the same bucket formula, in SQL; the third
-    condition only runs when the first two are false, so it cannot overflow). A block without a
-    statistics row is decoded here and its statistics computed, so the envelope sees every block
-    alike. ``load`` decodes wall times too with ``times``.
+    condition only runs when the first two are false, so it cannot overflow). ``load`` decodes
+    wall times too with ``times``.
     """
     bk = env.Bucketer(step_min, step_max, buckets)
     sql, names = _envelope_sql(conn.dialect, bk.exact64)
     params = {"key": key_id, "lo": step_min, "hi": step_max, "nb": buckets, "w": bk.width}
     rows = [list(r) for r in _raw_rows(conn, sql, names, params)]
-    bare = [i for i, r in enumerate(rows) if r[12] is None]
-    cache: dict[int, env.BlockPoints] = {}
+    cache = PointCache(conn, times)
+    stats, computed = _complete(conn, rows, cache)
+    return EnvelopeBlocks(stats, cache.load, computed)
+
+
+MANY_KEYS = 512
+"""Most keys one statement of ``keys_block_stats`` reads (a power of two: see ``_many_sql``)."""
+
+
+@functools.lru_cache(maxsize=32)
+def _many_sql(dialect: Dialect, n: int) -> tuple[str, tuple[str, ...] | None]:
+    """``keys_block_stats``'s query for ``n`` keys: ``_envelope_sql``'s, joined with a table of
+    each key's range (``VALUES``), compiled once per dialect and ``n`` (a power of two, so a few
+    variants serve every request). A key whose bucket arithmetic could overflow int64
+    (``exact`` = 0) gets its sub-block statistics whatever its blocks' buckets."""
+    names = ("k", "lo", "hi", "w", "x")
+    span = (
+        values(*(column(c, BigInteger) for c in names), name="span")
+        .data([tuple(bindparam(f"{c}{i}", type_=BigInteger) for c in names) for i in range(n)])
+        .cte("span")
+    )
+    hb, hs = history_blocks, history_block_stats
+    nb = bindparam("nb", type_=BigInteger)
+
+    def bucket_of(step: Any) -> Any:
+        return ((step - span.c.lo) * nb) // span.c.w
+
+    sub = case(
+        (span.c.x == literal_column("0"), hs.c.sub),
+        (hb.c.step_lo < span.c.lo, hs.c.sub),
+        (hb.c.step_hi > span.c.hi, hs.c.sub),
+        (bucket_of(hb.c.step_lo) != bucket_of(hb.c.step_hi), hs.c.sub),
+        else_=None,
+    )
+    q = (
+        select(
+            hb.c.key_id,
+            hb.c.id,
+            hb.c.step_lo,
+            hb.c.step_hi,
+            hb.c.count,
+            hb.c.first,
+            hb.c.last,
+            hb.c.min,
+            hb.c.max,
+            hb.c.stride,
+            hs.c.t_first,
+            hs.c.t_last,
+            sub.label("sub"),
+            hs.c.block_id.label("has_stats"),
+        )
+        .select_from(span.join(hb, hb.c.key_id == span.c.k).outerjoin(hs, hs.c.block_id == hb.c.id))
+        .where(hb.c.step_hi >= span.c.lo, hb.c.step_lo <= span.c.hi)
+        .order_by(hb.c.key_id, hb.c.id)
+    )
+    compiled = q.compile(dialect=dialect)
+    return str(compiled), tuple(compiled.positiontup or ()) if compiled.positional else None
+
+
+def keys_block_stats(
+    conn: Connection, spans: Sequence[tuple[int, int, int]], buckets: int
+) -> tuple[dict[int, env.BlockStats], list[dict[str, Any]]]:
+    """``envelope_blocks``' statistics for each ``(key id, step_min, step_max)`` of ``spans`` (at
+    most ``MANY_KEYS``, distinct keys, non-empty ranges), in one statement, and the statistics
+    computed for blocks that had none (their points are not kept: many keys' could be large)."""
+    assert len(spans) <= MANY_KEYS
+    n = 1 << max(0, (len(spans) - 1).bit_length())
+    sql, names = _many_sql(conn.dialect, n)
+    params: dict[str, Any] = {"nb": buckets}
+    for i in range(n):
+        if i < len(spans):
+            key_id, lo, hi = spans[i]
+            bk = env.Bucketer(lo, hi, buckets)
+            row = (key_id, lo, hi, bk.width if bk.exact64 else 1, int(bk.exact64))
+        else:  # padding: no key has id 0
+            row = (0, 0, -1, 1, 0)
+        params.update(zip((f"{c}{i}" for c in ("k", "lo", "hi", "w", "x")), row, strict=True))
+    by_key: dict[int, list[list[Any]]] = {k: [] for k, _, _ in spans}
+    for r in _raw_rows(conn, sql, names, params):
+        by_key[int(r[0])].append(list(r[1:]))
+    out: dict[int, env.BlockStats] = {}
     computed: list[dict[str, Any]] = []
-    if bare:
-        decoded = _envelope_points(conn, [int(rows[i][0]) for i in bare], True)
-        for i in bare:
-            r, bp = decoded[int(rows[i][0])]
-            assert bp.times is not None
-            steps = hist.decode_steps(int(r.step_lo), int(r.stride), int(r.n), r.steps)
-            srow = hist.block_stats_row(steps, bp.values, bp.times, int(r.stride))
-            rows[i][9:12] = srow["t_first"], srow["t_last"], srow["sub"]
-            cache[int(r.id)] = bp
-            computed.append(
-                srow
-                | {
-                    "block_id": int(r.id),
-                    "count": int(r.n),
-                    "step_lo": int(r.step_lo),
-                    "step_hi": int(rows[i][2]),
-                    "stride": int(r.stride),
-                }
-            )
-    stats = env.BlockStats.from_rows([(*r[:12], True) for r in rows])
-
-    def load(ids: Sequence[int]) -> dict[int, env.BlockPoints]:
-        missing = [i for i in ids if i not in cache]
-        if missing:
-            cache.update({i: bp for i, (_, bp) in _envelope_points(conn, missing, times).items()})
-        return {i: cache[i] for i in ids}
-
-    return EnvelopeBlocks(stats, load, computed)
+    for key_id, rows in by_key.items():
+        out[key_id], more = _complete(conn, rows, None)
+        computed += more
+    return out, computed
 
 
 def backfill_stats(conn: Connection, computed: list[dict[str, Any]]) -> None:

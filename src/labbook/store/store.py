@@ -649,12 +649,16 @@ class Store(AccountsMixin, RunEditMixin, TableMixin, ChartMixin):
             eb = envelope_db.envelope_blocks(conn, int(krow.id), lo, hi, buckets, times=times)
             out = envelope.compute_envelope(eb.stats, eb.load, lo, hi, buckets, times=times)
         if eb.computed:
-            try:
-                with self._write() as conn:
-                    envelope_db.backfill_stats(conn, eb.computed)
-            except (OperationalError, IntegrityError, StorageFull):
-                pass  # read-only, locked, full, or the block went away meanwhile: next time
+            self._backfill_stats(eb.computed)
         return out
+
+    def _backfill_stats(self, computed: list[dict[str, Any]]) -> None:
+        """Store the statistics an envelope computed for blocks that had none, after its read."""
+        try:
+            with self._write() as conn:
+                envelope_db.backfill_stats(conn, computed)
+        except (OperationalError, IntegrityError, StorageFull):
+            pass  # read-only, locked, full, or the block went away meanwhile: next time
 
     def files(self, ref: RunRef) -> list[FileInfo]:
         with self._read() as conn:
