@@ -54,7 +54,7 @@ class Bucketer:
 
     def of(self, steps: np.ndarray) -> np.ndarray:
         """Buckets of ``steps``, clamped to the range (so at most ``B - 1``: (W-1)*B // W < B)."""
-        s = np.clip(steps, self.lo, self.hi)
+        s = np.minimum(np.maximum(steps, self.lo), self.hi)  # np.clip costs more per call
         if self.exact64:
             s -= self.lo
             s *= self.n
@@ -243,12 +243,18 @@ def _units(stats: BlockStats, bk: Bucketer) -> _Units:
         & (bk.of(stats.step_lo) == bk.of(stats.step_hi))
     )
     edge = np.flatnonzero(in_range & ~whole)
-    ok = stats.sub_ok(edge)
-    parts = [_sub_units(stats, edge[ok])]
+    # Buckets narrower than SNAP steps: no sub-block may move an edge and few fit in one bucket,
+    # so every block crossing an edge is decoded (the answer is the same: nothing moves, and
+    # decoded points are cut at the same edges): its sub-blocks are not worth parsing.
+    narrow = bk.width < SNAP * bk.n
+    ok = np.zeros(len(edge), bool) if narrow else stats.sub_ok(edge)
+    parts = [_sub_units(stats, edge[ok])] if ok.any() else []
     if not ok.all():
         parts.append(_block_units(stats, edge[~ok], True))
     if whole.any():
         parts.append(_block_units(stats, np.flatnonzero(whole), False))
+    if not parts:
+        parts.append(_sub_units(stats, edge))  # nothing in range: no units
     u = parts[0] if len(parts) == 1 else _Units.concat(parts)
     if (stats.step_lo[edge] >= bk.lo).all() and (stats.step_hi[edge] <= bk.hi).all():
         return u
@@ -496,48 +502,46 @@ def finish_envelope(
     stats, bk, k, bucket, dec_ranks = plan.stats, plan.bk, plan.kept, plan.bucket, plan.dec_ranks
     edge_b, edge_step = plan.edge_b, plan.edge_step
     step_min, step_max, buckets = bk.lo, bk.hi, bk.n
-    rank_hi = k.rank << _POS_BITS
-    cb: list[np.ndarray] = [bucket]
-    cfs: list[np.ndarray] = [k.lo]
-    cfv: list[np.ndarray] = [k.first]
-    cls_: list[np.ndarray] = [k.hi]
-    clv: list[np.ndarray] = [k.last]
-    cmn: list[np.ndarray] = [k.min]
-    cmx: list[np.ndarray] = [k.max]
-    ccnt: list[np.ndarray] = [k.pos1 - k.pos0]
-    cof: list[np.ndarray] = [rank_hi | k.pos0]
-    col: list[np.ndarray] = [rank_hi | (k.pos1 - 1)]
-    ctf: list[np.ndarray] = [k.t_first]
-    ctl: list[np.ndarray] = [k.t_last]
-
+    # Each contribution: (bucket, first step, first, last step, last, min, max, count, first
+    # order, last order, first time, last time), arrays over its pieces.
+    parts: list[tuple[Any, ...]] = []
+    if len(k.lo):
+        rank_hi = k.rank << _POS_BITS
+        parts.append(
+            (
+                bucket,
+                k.lo,
+                k.first,
+                k.hi,
+                k.last,
+                k.min,
+                k.max,
+                k.pos1 - k.pos0,
+                rank_hi | k.pos0,
+                rank_hi | (k.pos1 - 1),
+                k.t_first,
+                k.t_last,
+            )
+        )
     for rank in dec_ranks.tolist():
         seg = _edge_segments(bk, points[int(stats.ids[rank])])
         if seg is None:
             continue
         bs, fs_, fv_, ls_, lv_, mn_, mx_, cnt_, fi_, li_, tf_, tl_ = seg
-        cb.append(bs)
-        cfs.append(fs_)
-        cfv.append(fv_)
-        cls_.append(ls_)
-        clv.append(lv_)
-        cmn.append(mn_)
-        cmx.append(mx_)
-        ccnt.append(cnt_)
-        cof.append((rank << _POS_BITS) | fi_)
-        col.append((rank << _POS_BITS) | li_)
-        if times:
-            ctf.append(tf_)
-            ctl.append(tl_)
-
-    def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-        return (parts[0] if len(parts) == 1 else np.concatenate(parts)).astype(dtype, copy=False)
-
-    b = cat(cb, np.int64)
-    if len(b) == 0:
+        hi_bits = rank << _POS_BITS
+        parts.append(
+            (bs, fs_, fv_, ls_, lv_, mn_, mx_, cnt_, hi_bits | fi_, hi_bits | li_, tf_, tl_)
+        )
+    if not parts:
         return empty_envelope(step_min, step_max, buckets)
-    fs, ls, of, ol = cat(cfs, np.int64), cat(cls_, np.int64), cat(cof, np.int64), cat(col, np.int64)
-    fv, lv = cat(cfv, np.float64), cat(clv, np.float64)
-    mn, mx, cnt = cat(cmn, np.float64), cat(cmx, np.float64), cat(ccnt, np.int64)
+    if len(parts) == 1:
+        cols = list(parts[0])
+    else:
+        n_cols = 12 if times else 10
+        cols = [np.concatenate([p[i] for p in parts]) for i in range(n_cols)]
+    b, fs, fv, ls, lv, mn, mx, cnt, of, ol = cols[:10]
+    b, fs, ls, of, ol, cnt = (a.astype(np.int64, copy=False) for a in (b, fs, ls, of, ol, cnt))
+    fv, lv, mn, mx = (a.astype(np.float64, copy=False) for a in (fv, lv, mn, mx))
 
     if _ascending(b, fs, of) and _ascending(b, ls, ol):
         # Contributions already in canonical order (blocks in step order, nothing decoded): each
@@ -576,8 +580,8 @@ def finish_envelope(
         count=np.add.reduceat(cnt, gstart),
         **(
             {
-                "first_time": cat(ctf, np.float64)[first_pick],
-                "last_time": cat(ctl, np.float64)[last_pick],
+                "first_time": cols[10].astype(np.float64, copy=False)[first_pick],
+                "last_time": cols[11].astype(np.float64, copy=False)[last_pick],
             }
             if times
             else {}
