@@ -122,6 +122,17 @@ class PayloadTooLarge(UsageError):
     status = 413
 
 
+class RangeNotSatisfiable(UsageError):
+    """The requested byte range is malformed or lies outside the file."""
+
+    code = "range_not_satisfiable"
+    status = 416
+
+    def __init__(self, message: str = "", size: int | None = None) -> None:
+        super().__init__(message)
+        self.size = size
+
+
 class RateLimited(LabbookError):
     """Too many attempts; wait before trying again."""
 

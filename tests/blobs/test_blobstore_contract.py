@@ -195,6 +195,30 @@ def test_file_changed_to_bytes_already_stored(h: Harness, tmp_path: Path) -> Non
     assert h.leftovers() == []
 
 
+def test_read_a_byte_range(h: Harness) -> None:
+    data = bytes(range(256)) * ((3 * CHUNK) // 256 + 7)  # a few chunks and a partial one
+    digest = h.store.put_bytes(data)
+
+    def part(start: int, length: int | None) -> bytes:
+        return b"".join(h.store.open_read(digest, start, length))
+
+    assert part(0, None) == data
+    assert part(0, 10) == data[:10]
+    assert part(5, 1) == data[5:6]
+    assert part(CHUNK - 3, 10) == data[CHUNK - 3 : CHUNK + 7]  # across a chunk boundary
+    assert part(len(data) - 4, None) == data[-4:]
+    assert part(2 * CHUNK + 1, 2 * CHUNK) == data[2 * CHUNK + 1 :]  # past the end: what is left
+    assert part(17, 0) == b""
+    chunks = list(h.store.open_read(digest, 1, CHUNK + 5))
+    assert max(len(c) for c in chunks) <= CHUNK and sum(map(len, chunks)) == CHUNK + 5
+    with pytest.raises(UsageError):
+        h.store.open_read(digest, -1, None)
+    with pytest.raises(NotFoundError):
+        h.store.open_read(sha(b"never stored"), 3, 4)
+    with pytest.raises(NotFoundError):
+        list(h.store.open_read(sha(b"never stored"), 0, 0))
+
+
 def test_missing_blob(h: Harness) -> None:
     missing = sha(b"never stored")
     assert not h.store.exists(missing)

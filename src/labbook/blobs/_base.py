@@ -22,6 +22,11 @@ def check_sha256(sha256: str) -> str:
     return sha256
 
 
+def check_range(start: int, length: int | None) -> None:
+    if start < 0 or (length is not None and length < 0):
+        raise UsageError(f"invalid byte range: start {start}, length {length}")
+
+
 def sha256_file(path: Path) -> tuple[str, int]:
     """SHA-256 hex digest and size of a file, read in chunks."""
     h = hashlib.sha256()
@@ -46,8 +51,10 @@ class BlobStore(Protocol):
 
     def put_bytes(self, data: bytes) -> str: ...
 
-    def open_read(self, sha256: str) -> Iterator[bytes]:
-        """Stream a blob's bytes in chunks; raises NotFoundError when missing."""
+    def open_read(self, sha256: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """Stream a blob's bytes in chunks, from byte ``start``, at most ``length`` of them (all
+        by default; a file preview or an HTTP Range reads only its part); raises
+        NotFoundError when missing."""
         ...
 
     def size(self, sha256: str) -> int:

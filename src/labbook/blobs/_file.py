@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
-from labbook.blobs._base import CHUNK, sha256_file
+from labbook.blobs._base import CHUNK, check_range, sha256_file
 from labbook.errors import NotFoundError, UsageError
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -80,15 +80,18 @@ class FileBlobStore:
         os.replace(tmp, dest)
         return digest
 
-    def open_read(self, sha256: str) -> Iterator[bytes]:
+    def open_read(self, sha256: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
         # Opened here, not inside the generator, so a missing blob raises on the call itself and a
         # server can answer 404 before it starts streaming.
+        check_range(start, length)
         path = self._path(sha256)
         try:
             f = open(path, "rb")  # noqa: SIM115 - closed by _read_chunks when the stream ends
         except FileNotFoundError:
             raise NotFoundError(f"blob {sha256} not found") from None
-        return _read_chunks(f)
+        if start:
+            f.seek(start)
+        return _read_chunks(f, length)
 
     def size(self, sha256: str) -> int:
         try:
@@ -97,7 +100,9 @@ class FileBlobStore:
             raise NotFoundError(f"blob {sha256} not found") from None
 
 
-def _read_chunks(f: BinaryIO) -> Iterator[bytes]:
+def _read_chunks(f: BinaryIO, length: int | None = None) -> Iterator[bytes]:
+    left = -1 if length is None else length
     with f:
-        while chunk := f.read(CHUNK):
+        while left and (chunk := f.read(CHUNK if left < 0 else min(CHUNK, left))):
+            left -= len(chunk) if left > 0 else 0
             yield chunk

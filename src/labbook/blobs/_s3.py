@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
-from labbook.blobs._base import CHUNK, check_sha256, sha256_file
+from labbook.blobs._base import CHUNK, check_range, check_sha256, sha256_file
 from labbook.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
@@ -274,15 +274,24 @@ class S3BlobStore:
         self.client.delete_object(Bucket=self.bucket, Key=tmp)
         return real
 
-    def open_read(self, sha256: str) -> Iterator[bytes]:
+    def open_read(self, sha256: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
         # GetObject is sent here, not inside the generator, so a missing blob raises on the call
         # itself (a server can answer 404 before it starts streaming); the body is then read in
         # CHUNK-sized pieces, never whole.
         from botocore.exceptions import ClientError
 
+        check_range(start, length)
+        if length == 0:
+            if not self.exists(sha256):
+                raise NotFoundError(f"blob {sha256} not found")
+            return iter(())
         key = self._key(sha256)
+        extra: dict[str, str] = {}
+        if start or length is not None:
+            end = "" if length is None else str(start + length - 1)
+            extra["Range"] = f"bytes={start}-{end}"
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=key)
+            response = self.client.get_object(Bucket=self.bucket, Key=key, **extra)
         except ClientError as exc:
             if _error_code(exc) in _NOT_FOUND_CODES:
                 raise NotFoundError(f"blob {sha256} not found") from None

@@ -22,10 +22,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from labbook import __version__
 from labbook.blobs import open_blobstore
-from labbook.errors import LabbookError, RateLimited, UsageError
+from labbook.errors import LabbookError, RangeNotSatisfiable, RateLimited, UsageError
 from labbook.server import webapp
 from labbook.server.auth import AuthMode, LoginLimiter
 from labbook.server.routes import (
+    envelopes,
     files,
     history,
     keys,
@@ -33,6 +34,7 @@ from labbook.server.routes import (
     records,
     runs,
     session,
+    table,
     teams,
     users,
     viewer,
@@ -54,6 +56,7 @@ _HTTP_CODES = {
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    416: "range_not_satisfiable",
     422: "validation_error",
     429: "rate_limited",
 }
@@ -89,6 +92,8 @@ def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(LabbookError)
     async def _labbook(_: Request, exc: LabbookError) -> Response:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        if isinstance(exc, RangeNotSatisfiable) and exc.size is not None:
+            headers = {"Content-Range": f"bytes */{exc.size}"}
         if exc.status >= 500:
             log.error("server error: %s", exc.message, exc_info=exc)
         return _error(exc.status, exc.code, exc.message, headers)
@@ -161,7 +166,20 @@ def create_app(settings: Settings) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    for module in (viewer, session, users, keys, teams, projects, runs, records, history, files):
+    for module in (
+        viewer,
+        session,
+        users,
+        keys,
+        teams,
+        projects,
+        runs,
+        table,
+        records,
+        history,
+        envelopes,
+        files,
+    ):
         app.include_router(module.router, prefix=API)
     webapp.install(app, settings)  # every other path: the dashboard
     return app

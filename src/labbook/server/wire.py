@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import math
 import re
 import zlib
@@ -63,6 +64,14 @@ class LabbookJSONResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return _json.encode(jsonable(content))
+
+
+class PreparedJSONResponse(JSONResponse):
+    """JSON of content that is already JSON-able (non-finite floats spelled out by the caller,
+    e.g. column by column), encoded without another walk over every value."""
+
+    def render(self, content: Any) -> bytes:
+        return _json.encode(content)
 
 
 def wants_msgpack(request: Request) -> bool:
@@ -165,3 +174,66 @@ def normalize_path(path: str) -> str:
     if len(clean) > MAX_PATH_CHARS:
         raise ValidationError(f"invalid file path: longer than {MAX_PATH_CHARS} characters")
     return clean
+
+
+# ------------------------------------------------------------------------------ query parameters
+def parse_filters(filters: str | None) -> dict[str, Any] | None:
+    """The ``filters`` query parameter: a JSON object in the store's vocabulary, or None."""
+    if not filters:
+        return None
+    try:
+        flt = msgspec.json.decode(filters)
+    except msgspec.DecodeError:
+        raise ValidationError("filters must be a JSON object") from None
+    if not isinstance(flt, dict):
+        raise ValidationError("filters must be a JSON object")
+    return flt
+
+
+def split_list(value: str | None, what: str, most: int) -> list[str]:
+    """A comma-separated query parameter as a list (empty items dropped, order and duplicates
+    kept out); 422 naming ``what`` past ``most`` items."""
+    if not value:
+        return []
+    items = list(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    if len(items) > most:
+        raise ValidationError(f"{what}: at most {most} items, got {len(items)}")
+    return items
+
+
+# ---------------------------------------------------------------------------- conditional GETs
+def etag_of(*parts: Any) -> str:
+    """A strong ETag over ``parts`` (anything msgpack encodes): the answer's version and the
+    request's parameters, so equal tags mean equal bodies."""
+    digest = hashlib.blake2b(_msgpack.encode(list(parts)), digest_size=16).hexdigest()
+    return f'"{digest}"'
+
+
+def not_modified(request: Request, etag: str) -> Response | None:
+    """A 304 when the request's ``If-None-Match`` holds ``etag`` (or ``*``), else None."""
+    header = request.headers.get("if-none-match")
+    if not header:
+        return None
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    if etag in tags or "*" in tags:
+        return Response(status_code=304, headers=cache_headers(etag))
+    return None
+
+
+def cache_headers(etag: str) -> dict[str, str]:
+    """Headers of an answer that may be revalidated: browsers ask again every time (no-cache)
+    with the ETag, and JSON and msgpack answers of one URL are kept apart (Vary: Accept)."""
+    return {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept"}
+
+
+def respond_tagged(
+    request: Request, content: Any, etag: str, *, prepared: bool = False
+) -> Response:
+    """``respond`` with the conditional-GET headers of ``etag``; ``prepared``: the content is
+    JSON-able as it is (see :class:`PreparedJSONResponse`)."""
+    if prepared and not wants_msgpack(request):
+        resp: Response = PreparedJSONResponse(content)
+    else:
+        resp = respond(request, content)
+    resp.headers.update(cache_headers(etag))
+    return resp

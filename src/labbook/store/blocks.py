@@ -3,7 +3,9 @@
 ``collect_history`` transposes a batch's ``h`` rows into per-key typed columns; ``write_history``
 turns them into blocks (growing a key's small tail block in place), non-scalar rows and updated
 metric-key statistics with a few bulk statements; ``merge_run_blocks`` combines small blocks when a
-run ends. The pure block format and envelope math live in ``history.py``.
+run ends. Every block write also writes the block's sub-block statistics (``history_block_stats``)
+in the same transaction. The pure block format lives in ``history.py``; the envelope reads blocks
+in ``envelope_db.py`` and computes in ``envelope.py``.
 """
 
 from __future__ import annotations
@@ -16,14 +18,28 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Select, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 
 from labbook import limits
 from labbook import records as rk
 from labbook.errors import ValidationError
 from labbook.limits import MAX_ROW_KEYS, shorten
 from labbook.store import history as hist
-from labbook.store.schema import BigId, history_blocks, history_values, metric_keys
+from labbook.store.schema import (
+    BigId,
+    history_block_stats,
+    history_blocks,
+    history_values,
+    metric_keys,
+)
 
 _CHUNK = 500  # ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
 
@@ -271,11 +287,17 @@ _MK_STATS = (
 )
 
 
-def _insert_blocks(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
-    if not rows:
+def _insert_blocks(conn: Connection, new: list[tuple[int, hist.Block]]) -> list[int]:
+    """Insert ``(key_id, block)`` pairs with their statistics; returns the new ids in order."""
+    if not new:
         return []
     stmt = insert(history_blocks).returning(history_blocks.c.id, sort_by_parameter_order=True)
-    return [int(r[0]) for r in conn.execute(stmt, rows)]
+    ids = [int(r[0]) for r in conn.execute(stmt, [b.row() | {"key_id": k} for k, b in new])]
+    conn.execute(
+        insert(history_block_stats),
+        [b.stats_row() | {"block_id": i} for i, (_, b) in zip(ids, new, strict=True)],
+    )
+    return ids
 
 
 _UPDATE_BLOCK = (
@@ -304,9 +326,38 @@ _UPDATE_BLOCK = (
 )
 
 
-def _update_blocks(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(_UPDATE_BLOCK, [{"b_" + k: v for k, v in r.items()} for r in rows])
+def _update_blocks(conn: Connection, changed: list[tuple[int, hist.Block]]) -> None:
+    """Rewrite ``(id, block)`` pairs in place, with their statistics."""
+    if changed:
+        conn.execute(
+            _UPDATE_BLOCK,
+            [{"b_" + k: v for k, v in (b.row() | {"id": i}).items()} for i, b in changed],
+        )
+        store_stats(conn, [b.stats_row() | {"block_id": i} for i, b in changed], replace=True)
+
+
+def store_stats(conn: Connection, rows: list[dict[str, Any]], *, replace: bool) -> None:
+    """Insert statistics rows; an existing row is replaced (``replace``) or kept.
+
+    Upserts, because a reader may store the statistics of an older block concurrently (see
+    ``envelope_db.backfill_stats``): the writer's row must win, and neither side may fail on the
+    other's.
+    """
+    hs = history_block_stats
+    insert_fn: Any
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as insert_fn
+    else:
+        from sqlalchemy.dialects.sqlite import insert as insert_fn
+    stmt = insert_fn(hs)
+    if replace:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[hs.c.block_id],
+            set_={c: stmt.excluded[c] for c in ("t_first", "t_last", "sub")},
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=[hs.c.block_id])
+    conn.execute(stmt, rows)
 
 
 def fetch_plain(conn: Connection, stmt: Select[Any]) -> list[Any]:
@@ -410,9 +461,9 @@ def write_history(conn: Connection, run_pk: int, col: Collected) -> None:
     ]
     tails = _load_blocks(conn, grow) if grow else {}
 
-    inserts: list[dict[str, Any]] = []
+    inserts: list[tuple[int, hist.Block]] = []
     insert_keys: list[str] = []
-    updates: list[dict[str, Any]] = []
+    updates: list[tuple[int, hist.Block]] = []
     values_rows: list[dict[str, Any]] = []
     last_block: dict[str, tuple[int | None, int]] = {}  # key -> (updated id or None=new, count)
 
@@ -437,15 +488,15 @@ def write_history(conn: Connection, run_pk: int, col: Collected) -> None:
                 vals = np.concatenate((t_vals, vals))
                 times = np.concatenate((t_times, times))
             blocks = hist.make_blocks(steps, vals, times, bdtype)
-            brows = [b.row() for b in blocks]
+            fresh_blocks = blocks
             if tail is not None:
-                updates.append(brows[0] | {"id": int(tail.id)})
-                brows = brows[1:]
+                updates.append((int(tail.id), blocks[0]))
+                fresh_blocks = blocks[1:]
                 last_block[k] = (int(tail.id), blocks[0].count)
-            for br in brows:
-                inserts.append(br | {"key_id": key_id})
+            for b in fresh_blocks:
+                inserts.append((key_id, b))
                 insert_keys.append(k)
-            if brows:
+            if fresh_blocks:
                 last_block[k] = (None, blocks[-1].count)
             bmin, bmax = hist.value_stats(kb.scalar_values)[:2]
             st["min"] = _fmin(st["min"], bmin)
@@ -526,7 +577,7 @@ def merge_run_blocks(conn: Connection, run_pk: int, cap: int = hist.BLOCK_CAP) -
     if not plans:
         return 0
     removed = 0
-    updates: list[dict[str, Any]] = []
+    updates: list[tuple[int, hist.Block]] = []
     doomed: list[int] = []
     tails: dict[int, tuple[int, int]] = {}
     for batch in _plan_batches(plans):
@@ -539,7 +590,7 @@ def merge_run_blocks(conn: Connection, run_pk: int, cap: int = hist.BLOCK_CAP) -
             assert dtype is not None
             steps, vals, times = hist.concat_points(block_points(r, dtype) for r in rows)
             block = hist.make_block(steps, vals, times, dtype)
-            updates.append(block.row() | {"id": ids[0]})
+            updates.append((ids[0], block))
             doomed.extend(ids[1:])
             removed += len(ids) - 1
             if ids[-1] == per_key[key_id][-1][0]:

@@ -132,6 +132,12 @@ class Envelope:
     Bucket ``b`` covers the steps ``s`` with
     ``floor((s - step_min) * buckets / (step_max - step_min + 1)) == b``; ``bucket_lo`` is the
     first step it covers. Values are float64 whatever the key's type.
+
+    A bucket's edge may sit a little off the formula's (see ``envelope.py``: a sub-block is not
+    cut); ``bucket_lo`` then says where it is, and bucket ``i`` holds exactly the points with
+    ``bucket_lo[i] <= step < bucket_lo[i + 1]``. ``first_time``/``last_time`` are the wall times
+    (unix seconds) of each bucket's first and last point, when asked for (``times=True``); empty
+    otherwise.
     """
 
     step_min: int
@@ -146,6 +152,8 @@ class Envelope:
     min: np.ndarray = field(default_factory=lambda: _empty("float64"))
     max: np.ndarray = field(default_factory=lambda: _empty("float64"))
     count: np.ndarray = field(default_factory=lambda: _empty("int64"))
+    first_time: np.ndarray = field(default_factory=lambda: _empty("float64"))
+    last_time: np.ndarray = field(default_factory=lambda: _empty("float64"))
 
     def __len__(self) -> int:
         return len(self.bucket_lo)

@@ -22,10 +22,14 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import msgspec
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    DateTime,
     Float,
+    String,
+    Text,
     and_,
     case,
     cast,
@@ -37,11 +41,13 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    type_coerce,
 )
 from sqlalchemy.sql.elements import UnaryExpression
 
 from labbook.errors import ValidationError
 from labbook.limits import MAX_DEPTH
+from labbook.store import jsoncodec
 from labbook.store.schema import metric_keys, run_tags, runs
 
 OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists")
@@ -183,6 +189,78 @@ class _JsonPath:
         if self.dialect == "sqlite":
             return t == ("true" if value else "false")
         return and_(t == "boolean", self._text() == ("true" if value else "false"))
+
+    def value_parts(self) -> list[Expr]:
+        """Expressions that read the value back with its JSON type (see :func:`json_value`).
+
+        SQLite's ``json_extract`` hands out SQL values (a bool as 1, an object as its text), so
+        the type travels beside it; PostgreSQL's ``jsonb`` comes back decoded.
+        """
+        if self.dialect == "sqlite":
+            return [self._typeof(), func.json_extract(self.column, self._sqlite_path)]
+        return [json_text(self.dialect, func.jsonb_extract_path(self.column, *self.path))]
+
+
+_decode_json = msgspec.json.Decoder().decode
+
+
+def json_loads(text: Any) -> Any:
+    """A :func:`json_text` value decoded, tagged non-finite floats included; one C call for the
+    usual value (the engine's ``jsoncodec.loads`` costs several times more per value, which a
+    10,000-run table pays tens of thousands of times). SQLite's numeric affinity has already
+    turned a bare number into one."""
+    if not isinstance(text, str):
+        return text
+    if jsoncodec.TAG in text:
+        return jsoncodec.loads(text)
+    try:
+        return _decode_json(text)
+    except msgspec.DecodeError:  # a number past float64 or int64, which json reads as ±inf
+        return jsoncodec.loads(text)
+
+
+def json_text(dialect: str, expr: Any) -> Expr:
+    """A JSON column as its undecoded text (decoding many small values in one C call later is
+    cheaper than the driver's per-value ``json.loads``)."""
+    if dialect == "sqlite":
+        return type_coerce(expr, Text)  # stored as text
+    return cast(expr, Text)
+
+
+def raw_time(dialect: str, column: Any) -> Expr:
+    """A time column without the per-value Python conversion of ``UTCDateTime``: SQLite's
+    stored text (naive UTC), PostgreSQL's aware datetime; :func:`naive_utc` reads either."""
+    if dialect == "sqlite":
+        return type_coerce(column, String)
+    return type_coerce(column, DateTime(timezone=True))
+
+
+def naive_utc(v: Any) -> dt.datetime | None:
+    """A :func:`raw_time` value as a naive UTC datetime."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return dt.datetime.fromisoformat(v)
+    if v.tzinfo is not None:
+        v = v.astimezone(dt.UTC).replace(tzinfo=None)
+    return v
+
+
+def json_value(dialect: str, parts: Sequence[Any]) -> Any:
+    """The Python value of one ``_JsonPath.value_parts`` read (None when the path is missing);
+    tagged non-finite floats become floats again."""
+    if dialect != "sqlite":
+        return json_loads(parts[0])
+    kind, raw = parts
+    if kind is None or kind == "null":
+        return None
+    if kind == "true":
+        return True
+    if kind == "false":
+        return False
+    if kind in ("object", "array"):
+        return json_loads(raw)
+    return raw
 
 
 class QueryBuilder:

@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     JSON,
     BigInteger,
     Boolean,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -215,6 +217,31 @@ history_blocks = Table(
     Column("vals", LargeBinary, nullable=False),
     Column("times", LargeBinary, nullable=False),
     Index(None, "key_id", "step_lo"),
+)
+
+# Sub-block statistics of each block (``history.block_stats_row``): what lets a chart's envelope
+# answer without decoding the blocks that cross its bucket edges. A table of its own, with rows of a
+# few KB, so reading them never walks a block's large blobs (SQLite keeps a column added to
+# ``history_blocks`` after them); on PostgreSQL they stay inline and uncompressed (the
+# ``toast_tuple_target`` below). Blocks written before revision 0003 have no row until an envelope
+# has read them once.
+history_block_stats = Table(
+    "history_block_stats",
+    metadata,
+    Column(
+        "block_id",
+        BigId,
+        ForeignKey("history_blocks.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("t_first", NanFloat(), nullable=True),
+    Column("t_last", NanFloat(), nullable=True),
+    Column("sub", LargeBinary, nullable=False),
+)
+INLINE_STATS = "ALTER TABLE history_block_stats SET (toast_tuple_target = 8160)"  # PostgreSQL only
+event.listen(
+    history_block_stats, "after_create", DDL(INLINE_STATS).execute_if(dialect="postgresql")
 )
 
 history_values = Table(

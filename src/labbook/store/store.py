@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from labbook import records as rk
 from labbook.errors import (
@@ -28,9 +28,11 @@ from labbook.errors import (
     ValidationError,
 )
 from labbook.store import blocks as blk
+from labbook.store import envelope, envelope_db
 from labbook.store import history as hist
 from labbook.store import ingest as ing
 from labbook.store.accounts import AccountsMixin
+from labbook.store.charts import ChartMixin
 from labbook.store.engine import (
     DEFAULT_SCHEMA,
     WRITE_OPTION,
@@ -52,6 +54,7 @@ from labbook.store.models import (
 from labbook.store.query import QueryBuilder, absent_field_notes, fields_of
 from labbook.store.runedit import LAST_RUN_AT, RunEditMixin, project_info, project_infos
 from labbook.store.schema import files, history_blocks, history_values, metric_keys, projects, runs
+from labbook.store.table import TableMixin
 
 if TYPE_CHECKING:
     from labbook.settings import Settings
@@ -154,11 +157,12 @@ def _opt_step(v: Any, name: str) -> int | None:
         raise ValidationError(str(e)) from None
 
 
-class Store(AccountsMixin, RunEditMixin):
+class Store(AccountsMixin, RunEditMixin, TableMixin, ChartMixin):
     """Runs, history and files over one SQLAlchemy engine (see the module docstring).
 
     Accounts (users, teams, keys, sessions) are in ``accounts.py``, project and run edits of the
-    REST API in ``runedit.py``; both are mixed in here, so there is still one Store.
+    REST API in ``runedit.py``, the dashboard's project-wide reads in ``table.py`` and its
+    many-run chart reads in ``charts.py``; all are mixed in here, so there is still one Store.
     """
 
     def __init__(
@@ -608,16 +612,23 @@ class Store(AccountsMixin, RunEditMixin):
         *,
         step_min: int | None = None,
         step_max: int | None = None,
+        times: bool = False,
     ) -> Envelope:
         """Per-bucket first/last/min/max/count of a numeric key over a step range.
 
-        The range defaults to the key's first and last step. Computed from block statistics; only
-        blocks crossing a bucket or range edge are decoded (see ``history.compute_envelope``).
+        The range defaults to the key's first and last step. Computed from block and sub-block
+        statistics; only the blocks around narrow buckets' edges are decoded (see
+        ``envelope.py``). ``times`` adds each bucket's first and last point's wall times
+        (``first_time``/``last_time``; empty without): free where nothing is decoded, and about
+        doubling the cost of what is.
+        Blocks written before the sub-block statistics existed are decoded once and their
+        statistics stored after the read (best effort: a database that cannot take the write now
+        answers the same, only slower, next time too).
         """
         _int_arg(buckets, "buckets", 1, MAX_BUCKETS)
         smin = _opt_step(step_min, "step_min")
         smax = _opt_step(step_max, "step_max")
-        mk, hb = metric_keys, history_blocks
+        mk = metric_keys
         with self._read() as conn:
             pk = self._run_pk(conn, ref)
             krow = conn.execute(
@@ -634,42 +645,20 @@ class Store(AccountsMixin, RunEditMixin):
             lo = int(krow.first_step) if smin is None else smin
             hi = int(krow.max_step) if smax is None else smax
             if hi < lo:
-                return hist.empty_envelope(lo, hi, buckets)
-            rows = conn.execute(
-                select(
-                    hb.c.id,
-                    hb.c.step_lo,
-                    hb.c.step_hi,
-                    hb.c.count,
-                    hb.c.first,
-                    hb.c.last,
-                    hb.c.min,
-                    hb.c.max,
-                )
-                .where(hb.c.key_id == krow.id, hb.c.step_hi >= lo, hb.c.step_lo <= hi)
-                .order_by(hb.c.id)
-            ).all()
-            stats = hist.BlockStats.from_rows(rows)
+                return envelope.empty_envelope(lo, hi, buckets)
+            eb = envelope_db.envelope_blocks(conn, int(krow.id), lo, hi, buckets, times=times)
+            out = envelope.compute_envelope(eb.stats, eb.load, lo, hi, buckets, times=times)
+        if eb.computed:
+            self._backfill_stats(eb.computed)
+        return out
 
-            def load(ids: Sequence[int]) -> dict[int, hist.BlockPoints]:
-                out: dict[int, hist.BlockPoints] = {}
-                for part in blk.chunks(list(ids)):
-                    q = select(
-                        hb.c.id, hb.c.step_lo, hb.c.stride, hb.c.dtype, hb.c.steps, hb.c.vals
-                    ).where(hb.c.id.in_(part))
-                    for r in blk.fetch_plain(conn, q):
-                        stride = int(r.stride)
-                        out[int(r.id)] = hist.BlockPoints(
-                            step_lo=int(r.step_lo),
-                            stride=stride,
-                            steps=None if stride else np.frombuffer(r.steps, hist.STEP_DTYPE),
-                            values=hist.decode_values(r.dtype, r.vals).astype(
-                                np.float64, copy=False
-                            ),
-                        )
-                return out
-
-            return hist.compute_envelope(stats, load, lo, hi, buckets)
+    def _backfill_stats(self, computed: list[dict[str, Any]]) -> None:
+        """Store the statistics an envelope computed for blocks that had none, after its read."""
+        try:
+            with self._write() as conn:
+                envelope_db.backfill_stats(conn, computed)
+        except (OperationalError, IntegrityError, StorageFull):
+            pass  # read-only, locked, full, or the block went away meanwhile: next time
 
     def files(self, ref: RunRef) -> list[FileInfo]:
         with self._read() as conn:

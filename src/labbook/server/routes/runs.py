@@ -1,9 +1,9 @@
-"""Runs: list (filter/order), create or resume, read, patch, heartbeat, metric keys."""
+"""Runs: list (filter/order), create or resume, read (conditional), patch, delete (one or many),
+heartbeat, metric keys."""
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel
@@ -19,17 +19,28 @@ from labbook.server.schemas import (
     RunUpsertIn,
     RunUpsertOut,
 )
-from labbook.server.wire import decode_cursor, encode_cursor, respond, wants_msgpack
+from labbook.server.schemas.table import BulkDeleteOut
+from labbook.server.wire import (
+    check_name,
+    decode_cursor,
+    encode_cursor,
+    etag_of,
+    not_modified,
+    parse_filters,
+    respond,
+    respond_tagged,
+    split_list,
+    wants_msgpack,
+)
 from labbook.store import RunRef
 
 router = APIRouter(tags=["runs"])
 
 
-def _answer(request: Request, model: BaseModel) -> Any:
+def _answer(request: Request, model: BaseModel) -> Response:
     """The model as JSON, or as msgpack when asked: JSON cannot carry NaN/±Inf in a summary or
-    config exactly (it spells them as strings), msgpack keeps the float64."""
-    if not wants_msgpack(request):
-        return model
+    config exactly (it spells them as strings), msgpack keeps the float64. Encoded here, not by
+    FastAPI: its JSON mode writes a NaN in a config as null."""
     return respond(request, model.model_dump())
 
 
@@ -50,14 +61,7 @@ def list_runs(
 ) -> RunPage | Response:
     if require_project(store, principal, entity, project, "read") is None:
         raise NotFoundError(HIDDEN)  # pragma: no cover - read never passes for a missing one
-    flt = None
-    if filters:
-        try:
-            flt = json.loads(filters)
-        except ValueError:
-            raise ValidationError("filters must be a JSON object") from None
-        if not isinstance(flt, dict):
-            raise ValidationError("filters must be a JSON object")
+    flt = parse_filters(filters)
     offset = decode_cursor(cursor)
     found = store.list_runs(
         entity, project, filters=flt, order=order or None, limit=limit + 1, offset=offset
@@ -93,7 +97,7 @@ def put_run(
     return _answer(request, out)
 
 
-@router.get(RUN, response_model=RunOut)
+@router.get(RUN, response_model=RunOut, responses={304: {"description": "not modified"}})
 def get_run(
     request: Request,
     entity: Entity,
@@ -101,9 +105,13 @@ def get_run(
     run: RunId,
     store: StoreDep,
     principal: PrincipalDep,
-) -> RunOut | Response:
+) -> Response:
+    """The run; ``ETag`` over its content, so ``If-None-Match`` polling answers 304 until the
+    run changes (its state turning crashed included)."""
     require_project(store, principal, entity, project, "read")
-    return _answer(request, RunOut.of(store.get_run(RunRef(entity, project, run))))
+    body = RunOut.of(store.get_run(RunRef(entity, project, run))).model_dump()
+    etag = etag_of("run", wants_msgpack(request), body)
+    return not_modified(request, etag) or respond_tagged(request, body, etag)
 
 
 @router.patch(RUN, response_model=RunOut)
@@ -141,6 +149,31 @@ def delete_run(
     require_project(store, principal, entity, project, "write")
     store.delete_run(RunRef(entity, project, run))
     return Response(status_code=204)
+
+
+MAX_DELETE = 1000
+
+
+@router.delete("/projects/{entity}/{project}/runs", response_model=BulkDeleteOut)
+def delete_runs(
+    entity: Entity,
+    project: Project,
+    store: StoreDep,
+    principal: PrincipalDep,
+    ids: Annotated[str, Query(description=f"comma-separated run ids, at most {MAX_DELETE}")],
+) -> BulkDeleteOut:
+    """Delete several runs in one transaction, each as the single delete does (members)."""
+    wanted = split_list(ids, "ids", MAX_DELETE)
+    if not wanted:
+        raise ValidationError("ids: name at least one run id")
+    for i in wanted:
+        try:
+            check_name("run id", i)
+        except ValidationError as e:
+            raise ValidationError(f"ids: {e.message}") from None
+    require_project(store, principal, entity, project, "write")
+    deleted, missing = store.delete_runs(entity, project, wanted)
+    return BulkDeleteOut(deleted=deleted, missing=missing)
 
 
 @router.post(RUN + "/heartbeat", status_code=204)
