@@ -1,0 +1,366 @@
+"""The dashboard end to end: a real ``labbook server`` process (PostgreSQL where
+``LABBOOK_TEST_POSTGRES_URL`` is set, else SQLite) with login on, seeded by real SDK runs that look
+like the seeds' users' runs (a digits classifier swept over lr, batch size and optimizer, logging
+loss and accuracy per epoch, printing, saving a file and logging a confusion matrix), driven in
+Debian's Chromium: log in, sort, filter and group the runs table; chart three selected runs and
+zoom; read a run's logs, download its file, see its confusion matrix; compare two runs and delete
+one; watch a running run's chart grow. It writes screenshots of the main pages to
+``docs/screenshots`` (the README shows them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import numpy as np
+import pytest
+
+from databases import PG_ENV, database
+from webbuild import Labbook
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+USER = "alice"
+PASSWORD = "correct horse battery staple"
+PROJECT = "digits"
+LIVE_PROJECT = "digits-live"
+EPOCHS = 12
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+TIMEOUT_MS = 20_000
+
+# name → config: the seeds' sweep (a baseline, then lr, batch size, hidden units, optimizer
+# changed), and a run that crashed (exit code 1) for the compare-and-delete test.
+SWEEP: dict[str, dict[str, Any]] = {
+    "baseline": {"lr": 0.001, "batch_size": 64, "optimizer": "adam", "hidden": 128},
+    "lr-0.01": {"lr": 0.01, "batch_size": 64, "optimizer": "adam", "hidden": 128},
+    "batch-128": {"lr": 0.003, "batch_size": 128, "optimizer": "adam", "hidden": 128},
+    "hidden-256": {"lr": 0.008, "batch_size": 32, "optimizer": "adam", "hidden": 256},
+    "sgd": {"lr": 0.05, "batch_size": 64, "optimizer": "sgd", "hidden": 128},
+    "crashed": {"lr": 0.0005, "batch_size": 256, "optimizer": "sgd", "hidden": 128},
+}
+CRASHED = "crashed"
+
+# One process makes every run in turn, as a sweep script would. argv[1]: the plan (JSON).
+SEED = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import labbook
+
+    plan = json.loads(sys.argv[1])
+    for spec in plan["runs"]:
+        cfg = spec["config"]
+        run = labbook.init(project=plan["project"], name=spec["name"],
+                           config={**cfg, "epochs": plan["epochs"], "dataset": "digits"},
+                           tags=["sweep"])
+        rng = np.random.default_rng(spec["seed"])
+        rate = 0.15 + 20 * cfg["lr"]
+        for epoch in range(plan["epochs"]):
+            loss = 2.3 * np.exp(-rate * (epoch + 1)) + 0.02 * rng.random()
+            acc = 1.0 - loss / 2.5
+            labbook.log({"epoch": epoch, "train/loss": loss, "train/accuracy": acc,
+                         "val/loss": loss * 1.1, "val/accuracy": acc * 0.98})
+            print(f"epoch {epoch}: loss={loss:.4f} val_accuracy={acc * 0.98:.4f}", flush=True)
+        with open(spec["file"], "rb") as f:
+            assert f.read()
+        labbook.save(spec["file"])
+        labbook.log({"confusion": labbook.plot.confusion_matrix(
+            y_true=spec["y_true"], preds=spec["preds"], class_names=[str(d) for d in range(10)])})
+        print(f"done {spec['name']}", flush=True)
+        labbook.finish(exit_code=spec.get("exit_code", 0))
+        sys.__stdout__.write(f"RUN {spec['name']} {run.id}\\n")
+        sys.__stdout__.flush()
+    """
+)
+
+# A run that is still training: a step every half second until the stop file appears.
+LIVE = textwrap.dedent(
+    """
+    import os, sys, time
+    import labbook
+
+    stop = sys.argv[1]
+    run = labbook.init(project=sys.argv[2], name="still-training", config={"lr": 0.01})
+    sys.__stdout__.write(f"RUN {run.id}\\n")
+    sys.__stdout__.flush()
+    step = 0
+    deadline = time.monotonic() + 240
+    while not os.path.exists(stop) and time.monotonic() < deadline:
+        labbook.log({"train/loss": 1.0 / (step + 1)})
+        step += 1
+        time.sleep(0.5)
+    labbook.finish()
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "labbook.cli.main", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@dataclass
+class Site:
+    """The served dashboard and what was seeded into it."""
+
+    url: str
+    key: str
+    client_env: dict[str, str]
+    tmp: Path
+    runs: dict[str, str] = field(default_factory=dict)  # name → run id
+    files: dict[str, bytes] = field(default_factory=dict)  # run name → its saved file's bytes
+    confusion: dict[str, list[list[int]]] = field(default_factory=dict)  # run name → counts
+
+    def api(self, path: str) -> httpx.Response:
+        return httpx.get(
+            f"{self.url}/api/v1{path}", headers={"Authorization": f"Bearer {self.key}"}, timeout=30
+        )
+
+    def alive(self) -> list[str]:
+        """Names of the seeded runs the server still holds (a test deletes one)."""
+        listed = self.api(f"/projects/{USER}/{PROJECT}/runs?limit=1000").json()["items"]
+        ids = {r["id"] for r in listed}
+        return [name for name, rid in self.runs.items() if rid in ids]
+
+
+def _plan(tmp: Path) -> tuple[dict[str, Any], dict[str, bytes], dict[str, list[list[int]]]]:
+    """The runs to make: config, the file each saves, the predictions of its confusion matrix."""
+    runs, files, confusion = [], {}, {}
+    for seed, (name, config) in enumerate(SWEEP.items()):
+        rng = np.random.default_rng(seed)
+        y_true = rng.integers(0, 10, 200)
+        wrong = rng.random(200) < (0.4 if name == CRASHED else 0.1)
+        preds = np.where(wrong, rng.integers(0, 10, 200), y_true)
+        counts = np.zeros((10, 10), dtype=int)
+        np.add.at(counts, (y_true, preds), 1)
+        confusion[name] = counts.tolist()
+        # a text file with a line per layer, and bytes beyond ASCII: it must come back unchanged
+        body = f"model summary of {name}\n" + "".join(
+            f"layer {i}: dense {config['hidden']} → relu, σ={rng.random():.6f}\n" for i in range(40)
+        )
+        path = tmp / "files" / name / "model_summary.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body.encode())
+        files[name] = path.read_bytes()
+        spec = {
+            "name": name,
+            "config": config,
+            "seed": seed,
+            "file": str(path),
+            "y_true": y_true.tolist(),
+            "preds": preds.tolist(),
+        }
+        if name == CRASHED:
+            spec["exit_code"] = 1
+        runs.append(spec)
+    return {"project": PROJECT, "epochs": EPOCHS, "runs": runs}, files, confusion
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """``labbook server`` (auth on: alice has a password and a key) over a fresh database, with
+    the sweep's runs made by the SDK against it; stopped (and the database dropped) at the end."""
+    from labbook.server.webapp import PACKAGED_DIR
+
+    if not (PACKAGED_DIR / "index.html").is_file():
+        pytest.fail(f"no dashboard build in {PACKAGED_DIR}: cd web && npm ci && npm run build")
+    tmp = tmp_path_factory.mktemp("dashboard")
+    backend = "postgresql" if os.environ.get(PG_ENV) else "sqlite"
+    with database(backend, tmp, "dash") as db:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("LABBOOK_")}
+        env = {
+            **base,
+            **db.env,
+            "LABBOOK_DIR": str(tmp / "server-data"),
+            "LABBOOK_CONFIG_DIR": str(tmp / "server-config"),
+            "LABBOOK_WEB_DIR": str(PACKAGED_DIR),
+        }
+        _cli(env, "users", "create", USER, "--password-stdin", "--db", db.url, stdin=PASSWORD)
+        key = _cli(env, "keys", "create", USER, "--name", "e2e", "--db", db.url).split()[0]
+        port = free_port()
+        server = Labbook(["server", "--port", str(port)], {**env, "LABBOOK_ENTITY": ""})
+        try:
+            server.wait_for("auth on", timeout=60)
+            url = f"http://127.0.0.1:{port}"
+            _wait_http(url, server)
+            client_env = {
+                **base,
+                "LABBOOK_BASE_URL": url,
+                "LABBOOK_API_KEY": key,
+                "LABBOOK_DIR": str(tmp / "client-data"),
+                "LABBOOK_CONFIG_DIR": str(tmp / "client-config"),
+                "LABBOOK_CAPTURE_REQUIREMENTS": "false",
+                "LABBOOK_SYSTEM_METRICS": "false",
+            }
+            out = Site(url=url, key=key, client_env=client_env, tmp=tmp)
+            plan, out.files, out.confusion = _plan(tmp)
+            done = subprocess.run(
+                [sys.executable, "-c", SEED, json.dumps(plan)],
+                env=client_env,
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            for line in done.stdout.splitlines():
+                if line.startswith("RUN "):
+                    _, name, rid = line.split()
+                    out.runs[name] = rid
+            assert list(out.runs) == list(SWEEP), done.stdout
+            yield out
+        finally:
+            server.stop()
+
+
+def _wait_http(url: str, server: Labbook) -> None:
+    for _ in range(300):
+        try:
+            httpx.get(url + "/api/v1/openapi.json", timeout=2)
+            return
+        except httpx.TransportError:
+            if server.proc.poll() is not None:
+                raise AssertionError("\n".join(server.lines)) from None
+            time.sleep(0.1)
+    raise AssertionError("the server never answered:\n" + "\n".join(server.lines))
+
+
+def _login(page: Any, site: Site) -> None:
+    """Log the page's browser context in through the API (the login form has its own test)."""
+    r = page.context.request.post(
+        site.url + "/api/v1/session", data={"username": USER, "password": PASSWORD}
+    )
+    assert r.ok, r.text()
+
+
+def _shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def _query(page: Any) -> dict[str, list[str]]:
+    return parse_qs(urlparse(page.url).query)
+
+
+def _table_names(page: Any) -> list[str]:
+    return [t.strip() for t in page.locator(".grid tbody tr .name a").all_inner_texts()]
+
+
+def _wait_names(page: Any, want: list[str]) -> None:
+    """Until the runs table lists exactly ``want``, in that order."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        got = _table_names(page)
+        if got == want:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"table lists {got}, not {want}")
+        page.wait_for_timeout(100)
+
+
+def _panel(page: Any, metric: str) -> Any:
+    return page.locator(f'.panel[data-metric="{metric}"]')
+
+
+# ---------------------------------------------------------------------------------- the tests
+def test_log_in_open_the_project_sort_filter_and_group(site: Site, page: Any) -> None:
+    page.goto(site.url + f"/{USER}/{PROJECT}")
+    # not logged in: the app sends the visitor to the login page, and back afterwards
+    page.wait_for_url(re.compile(r"/login\?next="), timeout=TIMEOUT_MS)
+    page.fill("#user", USER)
+    page.fill("#password", "wrong password")
+    page.click("button[type=submit]")
+    page.get_by_role("alert").filter(has_text="Wrong user name or password").wait_for()
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(site.url + f"/{USER}/{PROJECT}", timeout=TIMEOUT_MS)
+
+    # the projects page lists the project with its run count; it opens the workspace
+    page.click("header >> text=Projects")
+    row = page.locator("tr", has=page.get_by_role("link", name=PROJECT, exact=True))
+    row.wait_for()
+    alive = site.alive()
+    assert row.locator("td.num").inner_text() == str(len(alive))
+    assert page.locator("header").inner_text().count(USER) == 1  # the account shows who
+    _shot(page, "projects")
+    row.get_by_role("link", name=PROJECT, exact=True).click()
+    page.wait_for_url(site.url + f"/{USER}/{PROJECT}")
+    # newest first by default
+    _wait_names(page, list(reversed(alive)))
+
+    # sort by lr: ascending, then descending (the URL holds it)
+    lr = page.locator("th[title^='config.lr ']")
+    lr.click()
+    by_lr = sorted(alive, key=lambda n: SWEEP[n]["lr"])
+    _wait_names(page, by_lr)
+    assert _query(page)["sort"] == ["config.lr"]
+    assert lr.get_attribute("aria-sort") == "ascending"
+    lr.click()
+    _wait_names(page, by_lr[::-1])
+    assert _query(page)["sort"] == ["-config.lr"]
+
+    # the filter bar: an error shows inline, a valid filter narrows the table
+    bar = page.get_by_label("filter runs")
+    bar.fill("config.lr >")
+    assert bar.get_attribute("aria-invalid") == "true"
+    bar.fill("config.lr > 0.005")
+    bar.press("Enter")
+    fast = [n for n in by_lr[::-1] if SWEEP[n]["lr"] > 0.005]
+    assert 0 < len(fast) < len(alive)
+    _wait_names(page, fast)
+    assert _query(page)["q"] == ["config.lr > 0.005"]
+    foot = page.locator(".tablefoot")
+    assert foot.inner_text().startswith(f"{len(fast)} run")
+
+    # group by optimizer: a row per value with its run count; the filter still applies
+    page.get_by_label("group runs by").select_option("config.optimizer")
+    groups = page.locator(".grid tbody tr.group")
+    groups.first.wait_for()
+    assert _query(page)["group"] == ["config.optimizer"]
+    want: dict[str, int] = {}
+    for n in fast:
+        want[SWEEP[n]["optimizer"]] = want.get(SWEEP[n]["optimizer"], 0) + 1
+    got: dict[str, int] = {}
+    for i in range(groups.count()):
+        label = groups.nth(i).locator("td").nth(1).inner_text()
+        m = re.fullmatch(r"optimizer = (\w+) \((\d+) runs?\)", label.strip())
+        assert m, label
+        got[m.group(1)] = int(m.group(2))
+    assert got == want
+    assert sorted(_table_names(page)) == sorted(fast)
+    # a group collapses on a click: its runs leave the table
+    first = groups.nth(0)
+    collapsed = re.match(r"optimizer = (\w+)", first.locator("td").nth(1).inner_text())
+    assert collapsed
+    first.click()
+    assert first.get_attribute("aria-expanded") == "false"
+    assert sorted(_table_names(page)) == sorted(
+        n for n in fast if SWEEP[n]["optimizer"] != collapsed.group(1)
+    )
