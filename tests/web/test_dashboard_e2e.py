@@ -364,3 +364,64 @@ def test_log_in_open_the_project_sort_filter_and_group(site: Site, page: Any) ->
     assert sorted(_table_names(page)) == sorted(
         n for n in fast if SWEEP[n]["optimizer"] != collapsed.group(1)
     )
+
+
+def test_three_selected_runs_draw_three_lines_and_a_zoom_refetches(site: Site, page: Any) -> None:
+    _login(page, site)
+    page.goto(site.url + f"/{USER}/{PROJECT}")
+    alive = site.alive()
+    loss = _panel(page, "train/loss")
+    # no selection: the first runs of the table are charted, one line each
+    page.wait_for_selector(f'.panel[data-metric="train/loss"][data-lines="{len(alive)}"]')
+    assert loss.get_attribute("data-points") == str(EPOCHS)
+    # panels in sections by prefix
+    sections = page.locator("details.section > summary").all_inner_texts()
+    assert [s.split()[0].lower() for s in sections] == ["charts", "train", "val"]
+
+    three = [n for n in alive if n != CRASHED][:3]
+    for name in three:
+        page.get_by_label(f"select {name}", exact=True).click()
+    assert _query(page)["sel"] == [",".join(site.runs[n] for n in three)]
+    for metric in ("train/loss", "train/accuracy", "val/loss", "val/accuracy"):
+        page.wait_for_selector(f'.panel[data-metric="{metric}"][data-lines="3"]')
+    page.get_by_text("showing the 3 selected runs").wait_for()
+    # each selected row carries its line's colour
+    swatches = page.locator(".grid tbody tr.selected .swatch")
+    colours = {swatches.nth(i).evaluate("e => getComputedStyle(e).backgroundColor") for i in range(3)}
+    assert len(colours) == 3
+    page.mouse.move(0, 0)
+    _shot(page, "workspace")
+
+    # drag across the middle of a panel: the zoom goes into the URL (every panel follows it)
+    # and the visible range is fetched again at full fidelity
+    over = loss.locator(".u-over")
+    over.scroll_into_view_if_needed()
+    box = over.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    with page.expect_request(
+        lambda r: "/envelopes?" in r.url and "step_min=" in r.url, timeout=TIMEOUT_MS
+    ) as refetch:
+        page.mouse.move(box["x"] + box["width"] * 0.3, y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.5, y, steps=5)
+        page.mouse.move(box["x"] + box["width"] * 0.7, y, steps=5)
+        page.mouse.up()
+    zoom = [float(v) for v in _query(page)["zoom"][0].split(",")]
+    assert 0 < zoom[0] < zoom[1] < EPOCHS - 1
+    asked = parse_qs(urlparse(refetch.value.url).query)
+    assert int(asked["step_min"][0]) == int(np.floor(zoom[0]))
+    assert int(asked["step_max"][0]) == int(np.ceil(zoom[1]))
+    assert set(asked["runs"][0].split(",")) == {site.runs[n] for n in three}
+    # the panels now hold the zoomed range's steps only
+    page.wait_for_function(
+        """([lo, hi]) => [...document.querySelectorAll('.panel[data-last-x]')].every(p =>
+            +p.dataset.firstX >= lo && +p.dataset.lastX <= hi && p.dataset.lines === '3')""",
+        arg=[np.floor(zoom[0]), np.ceil(zoom[1])],
+        timeout=TIMEOUT_MS,
+    )
+    assert int(loss.get_attribute("data-points")) < EPOCHS
+    # Reset zoom: the whole range again
+    page.get_by_role("button", name="Reset zoom").click()
+    assert "zoom" not in _query(page)
+    page.wait_for_selector(f'.panel[data-metric="val/loss"][data-points="{EPOCHS}"]')
