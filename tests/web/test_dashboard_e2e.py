@@ -425,3 +425,57 @@ def test_three_selected_runs_draw_three_lines_and_a_zoom_refetches(site: Site, p
     page.get_by_role("button", name="Reset zoom").click()
     assert "zoom" not in _query(page)
     page.wait_for_selector(f'.panel[data-metric="val/loss"][data-points="{EPOCHS}"]')
+
+
+def test_a_run_page_shows_its_logs_files_and_confusion_matrix(site: Site, page: Any) -> None:
+    _login(page, site)
+    name = "baseline"
+    run_url = site.url + f"/{USER}/{PROJECT}/runs/{site.runs[name]}"
+    page.goto(run_url)
+    page.get_by_role("heading", name=name).wait_for()
+    # the overview: config and the run's metadata
+    page.locator(".kv td", has_text="batch_size").first.wait_for()
+    kv = dict(
+        zip(
+            page.locator(".kv td:nth-child(1)").all_inner_texts(),
+            page.locator(".kv td:nth-child(2)").all_inner_texts(),
+            strict=True,
+        )
+    )
+    assert kv["lr"] == "0.001" and kv["optimizer"] == "adam" and kv["epochs"] == str(EPOCHS)
+    _shot(page, "run")
+
+    # logs: what the script printed, searchable
+    page.get_by_role("tab", name="Logs").click()
+    log = page.locator(".logview")
+    log.get_by_text("epoch 3: loss=").wait_for()
+    search = page.get_by_label("search the log")
+    search.fill("val_accuracy")
+    page.get_by_text(f"1 of {EPOCHS}", exact=True).wait_for()
+    assert log.locator("mark").count() >= 1
+    assert set(log.locator("mark").all_inner_texts()) == {"val_accuracy"}
+    search.fill(f"done {name}")
+    page.get_by_text("1 of 1", exact=True).wait_for()
+    search.fill("no such line anywhere")
+    page.get_by_text("no match", exact=True).wait_for()
+
+    # files: the saved file previews, and downloads byte for byte
+    page.goto(run_url + "?tab=files&file=model_summary.txt")
+    preview = page.locator("pre.preview")
+    preview.wait_for()
+    assert preview.inner_text().startswith(f"model summary of {name}")
+    with page.expect_download() as dl:
+        page.get_by_role("link", name="Download").click()
+    assert dl.value.suggested_filename == "model_summary.txt"
+    assert Path(dl.value.path()).read_bytes() == site.files[name]
+
+    # media: the confusion matrix as a heat map with the logged counts
+    page.get_by_role("tab", name="Media").click()
+    heat = page.get_by_role("table", name="confusion matrix")
+    heat.wait_for()
+    header = heat.locator("thead th").all_inner_texts()[1:]
+    assert header == [str(d) for d in range(10)]
+    rows = heat.locator("tbody tr")
+    counts = [[int(t) for t in rows.nth(i).locator("td").all_inner_texts()] for i in range(10)]
+    assert counts == site.confusion[name]
+    _shot(page, "run-media")
