@@ -86,6 +86,19 @@ SEED = textwrap.dedent(
     """
 )
 
+# Two throwaway runs, for the workspace's bulk delete.
+TRASH = textwrap.dedent(
+    """
+    import labbook
+
+    for i in (1, 2):
+        run = labbook.init(project="digits", name=f"trash-{i}", config={"lr": 0.1})
+        labbook.log({"train/loss": 9.0})
+        labbook.finish()
+        print("RUN", run.id, flush=True)
+    """
+)
+
 # A run that is still training: a step every half second until the stop file appears.
 LIVE = textwrap.dedent(
     """
@@ -479,3 +492,85 @@ def test_a_run_page_shows_its_logs_files_and_confusion_matrix(site: Site, page: 
     counts = [[int(t) for t in rows.nth(i).locator("td").all_inner_texts()] for i in range(10)]
     assert counts == site.confusion[name]
     _shot(page, "run-media")
+
+
+def test_compare_two_runs_then_delete_one(site: Site, page: Any) -> None:
+    _login(page, site)
+    keep, doomed = "baseline", CRASHED
+    # from the workspace: select the two, press Compare
+    page.goto(site.url + f"/{USER}/{PROJECT}")
+    for name in (keep, doomed):
+        page.get_by_label(f"select {name}", exact=True).click()
+    page.get_by_role("button", name="Compare 2").click()
+    page.wait_for_url(re.compile(r"/compare\?runs="))
+    assert _query(page)["runs"] == [f"{site.runs[keep]},{site.runs[doomed]}"]
+    page.get_by_role("heading", name="Compare 2 runs").wait_for()
+
+    # only the differences by default: the config keys that differ, highlighted
+    config = page.locator(".cols2 > div").first
+    differs = config.locator("tr.differs td.mono:first-child")
+    differs.first.wait_for()
+    want = sorted(k for k in SWEEP[keep] if SWEEP[keep][k] != SWEEP[doomed][k])
+    assert sorted(differs.all_inner_texts()) == want
+    lr_row = config.locator("tr", has=page.locator("td.mono", has_text=re.compile("^lr$")))
+    cells = lr_row.locator("td").all_inner_texts()
+    assert [float(v) for v in cells[1:]] == [SWEEP[keep]["lr"], SWEEP[doomed]["lr"]]
+    # with every key shown, the same ones are plain and the differing one stands out
+    page.get_by_label("only differences").uncheck()
+    same = config.locator("tr", has=page.locator("td.mono", has_text=re.compile("^epochs$")))
+    assert same.get_attribute("class") in ("", None)
+    bg = "e => getComputedStyle(e.querySelector('td')).backgroundColor"
+    assert lr_row.evaluate(bg) != same.evaluate(bg)
+    page.get_by_label("only differences").check()
+    # the curves of both, overlaid (panels load as they scroll into sight)
+    _panel(page, "train/loss").scroll_into_view_if_needed()
+    page.wait_for_selector('.panel[data-metric="train/loss"][data-lines="2"]')
+    page.mouse.wheel(0, -5000)
+    _shot(page, "compare")
+
+    # delete the crashed run: asked first, then gone from the comparison and the table
+    card = page.locator(".card", has=page.get_by_role("link", name=doomed, exact=True))
+    card.get_by_role("button", name="delete").click()
+    dialog = page.get_by_role("dialog")
+    assert "cannot be undone" in dialog.inner_text()
+    dialog.get_by_role("button", name="Cancel").click()
+    assert site.api(f"/projects/{USER}/{PROJECT}/runs/{site.runs[doomed]}").status_code == 200
+    card.get_by_role("button", name="delete").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    page.wait_for_url(re.compile(rf"/compare\?runs={site.runs[keep]}$"))
+    assert site.api(f"/projects/{USER}/{PROJECT}/runs/{site.runs[doomed]}").status_code == 404
+
+    page.get_by_role("link", name=PROJECT).click()
+    page.wait_for_url(site.url + f"/{USER}/{PROJECT}")
+    alive = site.alive()
+    assert doomed not in alive and keep in alive
+    _wait_names(page, list(reversed(alive)))
+    assert page.locator(".tablefoot").inner_text().startswith(f"{len(alive)} runs")
+
+
+def test_deleting_selected_runs_in_the_workspace_asks_first(site: Site, page: Any) -> None:
+    """The workspace's own delete (bulk, with confirmation) on a run made for it."""
+    done = subprocess.run(
+        [sys.executable, "-c", TRASH],
+        env=site.client_env,
+        cwd=site.tmp,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    trash = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("RUN ")]
+    assert len(trash) == 2
+    _login(page, site)
+    page.goto(site.url + f"/{USER}/{PROJECT}")
+    for i in (1, 2):
+        page.get_by_label(f"select trash-{i}", exact=True).click()
+    page.get_by_role("button", name="Delete 2").click()
+    dialog = page.get_by_role("dialog", name="Delete 2 runs?")
+    assert "trash-1" in dialog.inner_text() and "trash-2" in dialog.inner_text()
+    dialog.get_by_role("button", name="Delete").click()
+    page.get_by_role("status").filter(has_text="Deleted 2 runs.").wait_for()
+    alive = site.alive()
+    _wait_names(page, list(reversed(alive)))
+    for rid in trash:
+        assert site.api(f"/projects/{USER}/{PROJECT}/runs/{rid}").status_code == 404
