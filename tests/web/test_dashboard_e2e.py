@@ -574,3 +574,57 @@ def test_deleting_selected_runs_in_the_workspace_asks_first(site: Site, page: An
     _wait_names(page, list(reversed(alive)))
     for rid in trash:
         assert site.api(f"/projects/{USER}/{PROJECT}/runs/{rid}").status_code == 404
+
+
+@pytest.fixture
+def still_training(site: Site) -> Iterator[str]:
+    """A run that logs a step every half second until the test ends; its id."""
+    stop = site.tmp / "stop-live"
+    stop.unlink(missing_ok=True)
+    proc = Labbook([str(stop), LIVE_PROJECT], site.client_env, code=LIVE)
+    try:
+        line = proc.wait_for("RUN ", timeout=60)
+        yield line.split()[1]
+    finally:
+        stop.touch()
+        try:
+            proc.proc.wait(timeout=60)
+        finally:
+            proc.stop()
+
+
+def _last_x(page: Any, metric: str) -> float:
+    v = _panel(page, metric).get_attribute("data-last-x")
+    return float(v) if v is not None else -1.0
+
+
+def test_a_running_runs_chart_grows_without_a_reload(
+    site: Site, page: Any, still_training: str
+) -> None:
+    _login(page, site)
+    page.goto(site.url + f"/{USER}/{LIVE_PROJECT}")
+    page.locator(".tablefoot .badge.running").wait_for()  # the table knows it runs: "live"
+    page.wait_for_selector('.panel[data-metric="train/loss"][data-last-x]')
+    page.evaluate("window.__same_page = true")
+    first = _last_x(page, "train/loss")
+    # new steps arrive by polling (only the steps after the last one seen), no reload
+    with page.expect_request(
+        lambda r: "/envelopes?" in r.url and "step_min=" in r.url, timeout=TIMEOUT_MS
+    ) as poll:
+        page.wait_for_function(
+            """([x]) => +document.querySelector('.panel[data-metric="train/loss"]')
+                .dataset.lastX >= x""",
+            arg=[first + 3],
+            timeout=TIMEOUT_MS,
+        )
+    asked = parse_qs(urlparse(poll.value.url).query)
+    assert asked["runs"] == [still_training] and int(asked["step_min"][0]) > 0
+    grown = _last_x(page, "train/loss")
+    page.wait_for_function(
+        """([x]) => +document.querySelector('.panel[data-metric="train/loss"]')
+            .dataset.lastX > x""",
+        arg=[grown],
+        timeout=TIMEOUT_MS,
+    )
+    assert page.evaluate("window.__same_page") is True
+    assert int(_panel(page, "train/loss").get_attribute("data-points")) > first + 3
