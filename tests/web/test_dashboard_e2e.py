@@ -176,7 +176,8 @@ def _plan(tmp: Path) -> tuple[dict[str, Any], dict[str, bytes], dict[str, list[l
         confusion[name] = counts.tolist()
         # a text file with a line per layer, and bytes beyond ASCII: it must come back unchanged
         body = f"model summary of {name}\n" + "".join(
-            f"layer {i}: dense {config['hidden']} → relu, σ={rng.random():.6f}\n" for i in range(40)
+            f"layer {i}: dense {config['hidden']} → relu, ±{rng.random():.6f} µs\n"
+            for i in range(40)
         )
         path = tmp / "files" / name / "model_summary.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -400,7 +401,9 @@ def test_three_selected_runs_draw_three_lines_and_a_zoom_refetches(site: Site, p
     page.get_by_text("showing the 3 selected runs").wait_for()
     # each selected row carries its line's colour
     swatches = page.locator(".grid tbody tr.selected .swatch")
-    colours = {swatches.nth(i).evaluate("e => getComputedStyle(e).backgroundColor") for i in range(3)}
+    colours = {
+        swatches.nth(i).evaluate("e => getComputedStyle(e).backgroundColor") for i in range(3)
+    }
     assert len(colours) == 3
     page.mouse.move(0, 0)
     _shot(page, "workspace")
