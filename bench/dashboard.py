@@ -161,7 +161,7 @@ SHOWN = """(mark) => {
     const points = Math.max(...panels.map(p => +p.dataset.points));
     return `${panels.length} panels, up to ${lines} lines of ${points} x values`;
   }
-  return foot ? foot.textContent.split('·')[0].trim() : '';
+  return foot?.querySelector('span')?.textContent?.trim() ?? '';
 }"""
 
 

@@ -219,7 +219,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         _cli(env, "users", "create", USER, "--password-stdin", "--db", db.url, stdin=PASSWORD)
         key = _cli(env, "keys", "create", USER, "--name", "e2e", "--db", db.url).split()[0]
         port = free_port()
-        server = Labbook(["server", "--port", str(port)], {**env, "LABBOOK_ENTITY": ""})
+        server = Labbook(["server", "--port", str(port)], env)
         try:
             server.wait_for("auth on", timeout=60)
             url = f"http://127.0.0.1:{port}"
