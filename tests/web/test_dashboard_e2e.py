@@ -53,14 +53,15 @@ SWEEP: dict[str, dict[str, Any]] = {
 }
 CRASHED = "crashed"
 
-# One process makes every run in turn, as a sweep script would. argv[1]: the plan (JSON).
+# One process makes every run in turn, as a sweep script would. argv[1]: the plan (a JSON file).
 SEED = textwrap.dedent(
     """
     import json, sys
     import numpy as np
     import labbook
 
-    plan = json.loads(sys.argv[1])
+    with open(sys.argv[1]) as f:
+        plan = json.load(f)
     for spec in plan["runs"]:
         cfg = spec["config"]
         run = labbook.init(project=plan["project"], name=spec["name"],
@@ -235,8 +236,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             }
             out = Site(url=url, key=key, client_env=client_env, tmp=tmp)
             plan, out.files, out.confusion = _plan(tmp)
+            # as a user runs a sweep: a script file (its command shows on the run's page)
+            (tmp / "train_digits.py").write_text(SEED)
+            (tmp / "sweep.json").write_text(json.dumps(plan))
             done = subprocess.run(
-                [sys.executable, "-c", SEED, json.dumps(plan)],
+                [sys.executable, "train_digits.py", "sweep.json"],
                 env=client_env,
                 cwd=tmp,
                 capture_output=True,
