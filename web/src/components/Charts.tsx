@@ -380,7 +380,17 @@ const Panel = memo(function Panel(p: PanelProps) {
   }, [p.error, empty, drawnCb]);
 
   return (
-    <div className="panel" ref={ref} data-metric={metric}>
+    <div
+      className="panel"
+      ref={ref}
+      data-metric={metric}
+      // what the panel draws, for the browser tests (tests/web): lines (runs, or groups), the
+      // number of x values and the first and last x
+      data-lines={model ? model.tooltip.length : undefined}
+      data-points={model ? model.data.x.length : undefined}
+      data-first-x={model && model.data.x.length ? model.data.x[0] : undefined}
+      data-last-x={model && model.data.x.length ? model.data.x[model.data.x.length - 1] : undefined}
+    >
       <div className="title" title={metric}>
         {metric}
         {p.loading && <span className="spin" aria-label="loading" />}
