@@ -77,6 +77,88 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects/{entity}/{project}/columns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Columns
+         * @description The runs table in one request, column by column; ``ETag``/``If-None-Match`` → 304.
+         */
+        get: operations["columns_api_v1_projects__entity___project__columns_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{entity}/{project}/envelopes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Envelopes
+         * @description Envelopes (per-bucket first/last/min/max/count and times) of runs x keys.
+         */
+        get: operations["envelopes_api_v1_projects__entity___project__envelopes_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{entity}/{project}/importance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Importance
+         * @description Correlation and random-forest importance of config keys for a metric (server-side,
+         *     numpy), most important first.
+         */
+        get: operations["importance_api_v1_projects__entity___project__importance_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{entity}/{project}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Keys
+         * @description Config paths, summary keys and metric keys of the project's runs (column pickers; the
+         *     config keys that vary are those with ``distinct > 1``).
+         */
+        get: operations["keys_api_v1_projects__entity___project__keys_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects/{entity}/{project}/runs": {
         parameters: {
             query?: never;
@@ -88,7 +170,11 @@ export interface paths {
         get: operations["list_runs_api_v1_projects__entity___project__runs_get"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete Runs
+         * @description Delete several runs in one transaction, each as the single delete does (members).
+         */
+        delete: operations["delete_runs_api_v1_projects__entity___project__runs_delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -101,7 +187,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Run */
+        /**
+         * Get Run
+         * @description The run; ``ETag`` over its content, so ``If-None-Match`` polling answers 304 until the
+         *     run changes (its state turning crashed included).
+         */
         get: operations["get_run_api_v1_projects__entity___project__runs__run__get"];
         /**
          * Put Run
@@ -164,7 +254,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Download File */
+        /**
+         * Download File
+         * @description The file's bytes, typed by its name; ``Range`` → 206, ``preview=1`` → ≤ 64 KiB.
+         */
         get: operations["download_file_api_v1_projects__entity___project__runs__run__files__path__get"];
         /**
          * Upload File
@@ -365,6 +458,61 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** BulkDeleteOut */
+        BulkDeleteOut: {
+            /** Deleted */
+            deleted: string[];
+            /**
+             * Missing
+             * @description ids the project does not hold
+             */
+            missing: string[];
+        };
+        /** ColumnsOut */
+        ColumnsOut: {
+            /**
+             * Columns
+             * @description each selected field's values, one per id (null where a run lacks it); times as ISO 8601 strings, runtime in seconds
+             */
+            columns: {
+                [key: string]: unknown[];
+            };
+            /**
+             * Ids
+             * @description run ids in table order
+             */
+            ids: string[];
+            /**
+             * Total
+             * @description runs matching the filters (beyond limit too)
+             */
+            total: number;
+            /**
+             * Warnings
+             * @description fields of select, filters or order that no run of the project has
+             */
+            warnings: string[];
+        };
+        /** ConfigKeyOut */
+        ConfigKeyOut: {
+            /**
+             * Distinct
+             * @description distinct values, counted up to 1000
+             */
+            distinct: number;
+            /**
+             * Key
+             * @description path in the config, nested keys joined by '.'
+             */
+            key: string;
+            /**
+             * Runs
+             * @description runs that hold the key
+             */
+            runs: number;
+            /** Types */
+            types: ("number" | "string" | "bool" | "null" | "object" | "array")[];
+        };
         /** EntityRole */
         EntityRole: {
             /** Name */
@@ -400,6 +548,19 @@ export interface components {
             /** Step Min */
             step_min: number;
         };
+        /** EnvelopesOut */
+        EnvelopesOut: {
+            /**
+             * Runs Total
+             * @description runs chosen: the ids found, or all runs the filter matches
+             */
+            runs_total: number;
+            /**
+             * Series
+             * @description in run order, then key order; runs that never logged a number under a key have no series for it
+             */
+            series: components["schemas"]["SeriesEnvelopeOut"][];
+        };
         /** FileOut */
         FileOut: {
             /** Path */
@@ -428,6 +589,18 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
+        /** ImportanceOut */
+        ImportanceOut: {
+            /** Metric */
+            metric: string;
+            /** Params */
+            params: components["schemas"]["ParamImportanceOut"][];
+            /**
+             * Runs
+             * @description runs with a finite value of the metric that were used
+             */
+            runs: number;
+        };
         /** KeyIn */
         KeyIn: {
             /** Name */
@@ -453,6 +626,15 @@ export interface components {
             items: components["schemas"]["KeyOut"][];
             /** Next Cursor */
             next_cursor: string | null;
+        };
+        /** KeysOut */
+        KeysOut: {
+            /** Config */
+            config: components["schemas"]["ConfigKeyOut"][];
+            /** Metrics */
+            metrics: components["schemas"]["MetricKeyOut"][];
+            /** Summary */
+            summary: components["schemas"]["SummaryKeyOut"][];
         };
         /** LastSeqOut */
         LastSeqOut: {
@@ -486,6 +668,13 @@ export interface components {
             /** User */
             user: string;
         };
+        /** MetricKeyOut */
+        MetricKeyOut: {
+            /** Key */
+            key: string;
+            /** Runs */
+            runs: number;
+        };
         /** MetricOut */
         MetricOut: {
             /** Count */
@@ -518,6 +707,29 @@ export interface components {
             name: string | null;
             /** Prefix */
             prefix: string;
+        };
+        /** ParamImportanceOut */
+        ParamImportanceOut: {
+            /**
+             * Correlation
+             * @description Pearson correlation with the metric (numbers; null if undefined)
+             */
+            correlation: number | null;
+            /**
+             * Importance
+             * @description share of the tree model's variance reduction, 0..1
+             */
+            importance: number;
+            /**
+             * Key
+             * @description config path
+             */
+            key: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "number" | "category";
         };
         /** ProjectIn */
         ProjectIn: {
@@ -657,6 +869,67 @@ export interface components {
             resumed: boolean;
             run: components["schemas"]["RunOut"];
         };
+        /**
+         * SeriesEnvelopeOut
+         * @description One run's key: per non-empty bucket, the first/last point, min, max and count.
+         *
+         *     Arrays are aligned, one item per non-empty bucket; values are numbers (non-finite ones as
+         *     "NaN"/"Infinity"/"-Infinity" in JSON, exact float64 in msgpack).
+         */
+        SeriesEnvelopeOut: {
+            /**
+             * Bucket Lo
+             * @description first step each bucket covers
+             */
+            bucket_lo: number[];
+            /** Buckets */
+            buckets: number;
+            /** Count */
+            count: number[];
+            /** First */
+            first: unknown[];
+            /** First Step */
+            first_step: number[];
+            /**
+             * First Time
+             * @description wall time (unix seconds) of the first point
+             */
+            first_time: unknown[];
+            /** Key */
+            key: string;
+            /** Last */
+            last: unknown[];
+            /** Last Step */
+            last_step: number[];
+            /**
+             * Last Time
+             * @description wall time (unix seconds) of the last point
+             */
+            last_time: unknown[];
+            /** Max */
+            max: unknown[];
+            /** Min */
+            min: unknown[];
+            /**
+             * Rt First
+             * @description first_time in seconds since the run started
+             */
+            rt_first: unknown[];
+            /**
+             * Rt Last
+             * @description last_time in seconds since the run started
+             */
+            rt_last: unknown[];
+            /** Run */
+            run: string;
+            /** Step Max */
+            step_max: number;
+            /**
+             * Step Min
+             * @description first step of the range the buckets split
+             */
+            step_min: number;
+        };
         /** SeriesOut */
         SeriesOut: {
             /** Steps */
@@ -665,6 +938,15 @@ export interface components {
             times: unknown[];
             /** Values */
             values: unknown[];
+        };
+        /** SummaryKeyOut */
+        SummaryKeyOut: {
+            /** Key */
+            key: string;
+            /** Runs */
+            runs: number;
+            /** Types */
+            types: ("number" | "string" | "bool" | "null" | "object" | "array")[];
         };
         /** TeamIn */
         TeamIn: {
@@ -930,6 +1212,188 @@ export interface operations {
             };
         };
     };
+    columns_api_v1_projects__entity___project__columns_get: {
+        parameters: {
+            query?: {
+                /** @description comma-separated fields: run attributes (name, state, created_at, runtime, tags, user, ...), config.<path>, summary.<path>, metrics.<key>.<last|min|max|count|last_step>; default name,state,created_at,runtime,tags,user */
+                select?: string | null;
+                /** @description JSON filter (store vocabulary) */
+                filters?: string | null;
+                /** @description comma-separated fields, '-' prefix descending */
+                order?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ColumnsOut"];
+                    "application/msgpack": string;
+                };
+            };
+            /** @description not modified (If-None-Match holds the current ETag) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    envelopes_api_v1_projects__entity___project__envelopes_get: {
+        parameters: {
+            query: {
+                /** @description comma-separated metric keys (at most 100) */
+                keys: string;
+                /** @description comma-separated run ids (at most 1000); else filters/order */
+                runs?: string | null;
+                /** @description JSON filter (store vocabulary) */
+                filters?: string | null;
+                /** @description comma-separated fields, '-' prefix descending */
+                order?: string | null;
+                /** @description the first N runs of filters/order */
+                limit?: number;
+                buckets?: number;
+                step_min?: number | null;
+                step_max?: number | null;
+            };
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnvelopesOut"];
+                    "application/msgpack": string;
+                };
+            };
+            /** @description not modified (If-None-Match holds the current ETag) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    importance_api_v1_projects__entity___project__importance_get: {
+        parameters: {
+            query: {
+                /** @description a table field, e.g. summary.val_accuracy or metrics.loss.min */
+                metric: string;
+                /** @description comma-separated config paths; default: the config keys that vary */
+                params?: string | null;
+                /** @description JSON filter (store vocabulary) */
+                filters?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportanceOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    keys_api_v1_projects__entity___project__keys_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeysOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_runs_api_v1_projects__entity___project__runs_get: {
         parameters: {
             query?: {
@@ -971,6 +1435,43 @@ export interface operations {
             };
         };
     };
+    delete_runs_api_v1_projects__entity___project__runs_delete: {
+        parameters: {
+            query: {
+                /** @description comma-separated run ids, at most 1000 */
+                ids: string;
+            };
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkDeleteOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_run_api_v1_projects__entity___project__runs__run__get: {
         parameters: {
             query?: never;
@@ -995,6 +1496,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["RunOut"];
                 };
+            };
+            /** @description not modified */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
@@ -1201,7 +1709,12 @@ export interface operations {
     };
     download_file_api_v1_projects__entity___project__runs__run__files__path__get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description at most the first 64 KiB; X-Labbook-Truncated tells if cut */
+                preview?: boolean;
+                /** @description Content-Disposition: attachment */
+                download?: boolean;
+            };
             header?: never;
             path: {
                 /** @description user or team name */
@@ -1216,8 +1729,24 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description the file (or its first 64 KiB with preview=1) */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description the asked byte range (Range: bytes=a-b) */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a malformed range or one outside the file */
+            416: {
                 headers: {
                     [name: string]: unknown;
                 };
