@@ -4,8 +4,9 @@ like the seeds' users' runs (a digits classifier swept over lr, batch size and o
 loss and accuracy per epoch, printing, saving a file and logging a confusion matrix), driven in
 Debian's Chromium: log in, sort, filter and group the runs table; chart three selected runs and
 zoom; read a run's logs, download its file, see its confusion matrix; compare two runs and delete
-one; watch a running run's chart grow. It writes screenshots of the main pages to
-``docs/screenshots`` (the README shows them).
+one; watch a running run's chart grow. It writes screenshots of the main pages, into a temp
+folder, or into ``docs/screenshots`` (the README's) when ``LABBOOK_SCREENSHOTS=docs/screenshots``
+is set: a test run must not change tracked files.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -38,7 +40,7 @@ PASSWORD = "correct horse battery staple"
 PROJECT = "digits"
 LIVE_PROJECT = "digits-live"
 EPOCHS = 12
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = Path(tempfile.gettempdir()) / "labbook-e2e-screenshots"
 TIMEOUT_MS = 20_000
 
 # name → config: the seeds' sweep (a baseline, then lr, batch size, hidden units, optimizer
@@ -279,8 +281,11 @@ def _login(page: Any, site: Site) -> None:
 
 
 def _shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    folder = Path(os.environ.get("LABBOOK_SCREENSHOTS") or SCREENSHOTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000, f"{path}: an empty page?"
 
 
 def _query(page: Any) -> dict[str, list[str]]:
