@@ -168,3 +168,23 @@ def test_team_membership_management(server: Server) -> None:
     assert s.delete("/teams/acme/members/mike", headers=olga).status_code == 204
     assert s.store.entity_role("mike", "acme") is None
     error(s.delete("/teams/acme/members/mike", headers=olga), 404)
+
+
+def test_team_members_are_listed_to_members_only(any_server: Server) -> None:
+    s = any_server
+    h = _setup(s)  # acme: olga admin, mike member, vera viewer
+    want = [
+        {"team": "acme", "user": "mike", "role": "member"},
+        {"team": "acme", "user": "olga", "role": "admin"},
+        {"team": "acme", "user": "vera", "role": "viewer"},
+    ]
+    for who in ("owner", "member", "viewer", "site"):
+        r = s.get("/teams/acme/members", headers=h[who])
+        assert r.status_code == 200 and r.json() == want, who
+    error(s.get("/teams/acme/members"), 401)  # anonymous: log in first, as for every team route
+    msg = error(s.get("/teams/acme/members", headers=h["outsider"]), 404)
+    assert "acme" not in msg
+    error(s.get("/teams/olga/members", headers=h["owner"]), 404)  # a user is not a team
+    assert s.delete("/teams/acme/members/vera", headers=h["owner"]).status_code == 204
+    users = [m["user"] for m in s.get("/teams/acme/members", headers=h["owner"]).json()]
+    assert users == ["mike", "olga"]

@@ -640,3 +640,21 @@ def test_a_running_runs_chart_grows_without_a_reload(
     )
     assert page.evaluate("window.__same_page") is True
     assert int(_panel(page, "train/loss").get_attribute("data-points")) > first + 3
+
+
+def test_the_teams_page_creates_a_team_and_lists_its_members(site: Site, page: Any) -> None:
+    _login(page, site)
+    page.goto(site.url + "/teams")
+    page.get_by_label("team name").fill("vision-lab")
+    page.get_by_role("button", name="Create team").click()
+    members = page.get_by_label("members of vision-lab")
+    members.wait_for(timeout=15_000)
+    assert members.inner_text().split() == [USER, "admin"]
+    assert site.api("/teams/vision-lab/members").json() == [
+        {"team": "vision-lab", "user": USER, "role": "admin"}
+    ]
+    # adding someone who does not exist says so, and the list stays as it was
+    page.get_by_label("user to add to vision-lab").fill("nobody")
+    page.get_by_role("button", name="Add / set role").click()
+    page.get_by_text("no user 'nobody'").wait_for(timeout=15_000)
+    assert members.inner_text().split() == [USER, "admin"]

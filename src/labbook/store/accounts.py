@@ -259,6 +259,18 @@ class AccountsMixin:
             if not n.rowcount:
                 conn.execute(insert(memberships).values(team_id=tid, user_id=uid, role=role))
 
+    def team_members(self, team: str) -> list[tuple[str, str]]:
+        """``(user, role)`` of every member of ``team``, by user name."""
+        with self._read() as conn:
+            tid = self._team_id(conn, team)
+            q = (
+                select(users.c.name, memberships.c.role)
+                .join(memberships, memberships.c.user_id == users.c.id)
+                .where(memberships.c.team_id == tid)
+                .order_by(users.c.name)
+            )
+            return [(str(n), str(r)) for n, r in conn.execute(q)]
+
     def remove_member(self, team: str, user: str) -> None:
         with self._write() as conn:
             tid, uid = self._team_id(conn, team), self._user_id(conn, user)

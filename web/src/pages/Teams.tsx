@@ -2,6 +2,7 @@ import { useState, type FormEvent } from "react";
 import { ApiError, call } from "../api/client";
 import { useViewer } from "../App";
 import { Empty, Spinner } from "../components/common";
+import { useAsync } from "../lib/hooks";
 import { Link } from "../lib/router";
 
 type Role = "admin" | "member" | "viewer";
@@ -60,7 +61,9 @@ export default function TeamsPage() {
               <tr key={t.name}>
                 <td>{t.name}</td>
                 <td>{t.role}</td>
-                <td>{t.role === "admin" || viewer.admin ? <MemberForm team={t.name} /> : <span className="muted">admins manage members</span>}</td>
+                <td>
+                  <Members team={t.name} manage={t.role === "admin" || viewer.admin} />
+                </td>
               </tr>
             ))}
           </tbody>
@@ -78,7 +81,31 @@ export default function TeamsPage() {
   );
 }
 
-function MemberForm({ team }: { team: string }) {
+/** The team's members (any member may see them), and the form its admins manage them with. */
+function Members({ team, manage }: { team: string; manage: boolean }) {
+  const [version, setVersion] = useState(0);
+  const members = useAsync((signal) => call("get", "/api/v1/teams/{team}/members", { path: { team }, signal }), [team, version]);
+  return (
+    <div>
+      {members.error ? (
+        <span className="error small">{members.error.message}</span>
+      ) : !members.data ? (
+        <Spinner />
+      ) : (
+        <ul className="members" aria-label={`members of ${team}`}>
+          {members.data.map((m) => (
+            <li key={m.user}>
+              {m.user} <span className="muted small">{m.role}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+      {manage ? <MemberForm team={team} onChange={() => setVersion((v) => v + 1)} /> : <span className="muted small">admins manage members</span>}
+    </div>
+  );
+}
+
+function MemberForm({ team, onChange }: { team: string; onChange: () => void }) {
   const [user, setUser] = useState("");
   const [role, setRole] = useState<Role>("member");
   const [msg, setMsg] = useState<{ ok: boolean; text: string } | null>(null);
@@ -92,6 +119,7 @@ function MemberForm({ team }: { team: string }) {
         const out = await call("put", "/api/v1/teams/{team}/members/{user}", { path: { team, user }, body: { role } });
         setMsg({ ok: true, text: `${out.user} is ${out.role}` });
       }
+      onChange();
     } catch (err) {
       setMsg({ ok: false, text: err instanceof ApiError ? err.message : String(err) });
     }

@@ -1,4 +1,5 @@
-"""Teams: create one (you become its admin); its admins set and remove members."""
+"""Teams: create one (you become its admin); its members see who is in it; its admins set and
+remove members."""
 
 from __future__ import annotations
 
@@ -25,6 +26,19 @@ def _team_admin(store: StoreDep, principal: PrincipalDep, team: str) -> None:
     require_entity(store, principal, team, "admin")
     if not store.is_team(team):
         raise NotFoundError("not found")
+
+
+@router.get("/teams/{team}/members", response_model=list[MemberOut])
+def list_members(team: Name, store: StoreDep, principal: PrincipalDep) -> list[MemberOut]:
+    """Who is in the team, for anyone in it (viewers included); 404 to everyone else, as for a
+    private project."""
+    require_entity(store, principal, team, "read")
+    if not store.is_team(team):
+        raise NotFoundError("not found")
+    return [
+        MemberOut.model_validate({"team": team, "user": u, "role": r})
+        for u, r in store.team_members(team)
+    ]
 
 
 @router.put("/teams/{team}/members/{user}", response_model=MemberOut)
