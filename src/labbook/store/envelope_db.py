@@ -18,6 +18,7 @@ from sqlalchemy import (
     case,
     column,
     literal_column,
+    null,
     select,
     values,
 )
@@ -62,14 +63,24 @@ def _envelope_points(
     return out
 
 
+SUBS_ALL, SUBS_CUT, SUBS_NONE = 0, 1, 2
+"""Which blocks' sub-block statistics a read sends: every block's (the bucket arithmetic could
+overflow int64), those crossing a bucket edge or the range, or none (narrow buckets: the
+envelope decodes every block crossing an edge)."""
+
+
+def _subs(bk: env.Bucketer) -> int:
+    return SUBS_NONE if bk.narrow else SUBS_CUT if bk.exact64 else SUBS_ALL
+
+
 @functools.lru_cache(maxsize=8)
-def _envelope_sql(dialect: Dialect, exact: bool) -> tuple[str, tuple[str, ...] | None]:
+def _envelope_sql(dialect: Dialect, subs: int) -> tuple[str, tuple[str, ...] | None]:
     """``envelope_blocks``'s query, compiled once per dialect (building and compiling it took
     longer than running it): the SQL and, for a positional paramstyle, the parameters' order."""
     hb, hs = history_blocks, history_block_stats
     key, lo, hi, nb, w = (bindparam(n, type_=BigInteger) for n in ("key", "lo", "hi", "nb", "w"))
-    sub: Any = hs.c.sub
-    if exact:
+    sub: Any = hs.c.sub if subs == SUBS_ALL else null()
+    if subs == SUBS_CUT:
 
         def bucket_of(step: Any) -> Any:
             return ((step - lo) * nb) // w
@@ -203,7 +214,7 @@ def envelope_blocks(
     wall times too with ``times``.
     """
     bk = env.Bucketer(step_min, step_max, buckets)
-    sql, names = _envelope_sql(conn.dialect, bk.exact64)
+    sql, names = _envelope_sql(conn.dialect, _subs(bk))
     params = {"key": key_id, "lo": step_min, "hi": step_max, "nb": buckets, "w": bk.width}
     rows = [list(r) for r in _raw_rows(conn, sql, names, params)]
     cache = PointCache(conn, times)
@@ -219,8 +230,8 @@ MANY_KEYS = 512
 def _many_sql(dialect: Dialect, n: int) -> tuple[str, tuple[str, ...] | None]:
     """``keys_block_stats``'s query for ``n`` keys: ``_envelope_sql``'s, joined with a table of
     each key's range (``VALUES``), compiled once per dialect and ``n`` (a power of two, so a few
-    variants serve every request). A key whose bucket arithmetic could overflow int64
-    (``exact`` = 0) gets its sub-block statistics whatever its blocks' buckets."""
+    variants serve every request). Each key's ``x`` says which sub-block statistics it gets
+    (``SUBS_*``); the bucket arithmetic runs only for ``SUBS_CUT`` keys, so it cannot overflow."""
     names = ("k", "lo", "hi", "w", "x")
     span = (
         values(*(column(c, BigInteger) for c in names), name="span")
@@ -234,7 +245,8 @@ def _many_sql(dialect: Dialect, n: int) -> tuple[str, tuple[str, ...] | None]:
         return ((step - span.c.lo) * nb) // span.c.w
 
     sub = case(
-        (span.c.x == literal_column("0"), hs.c.sub),
+        (span.c.x == literal_column(str(SUBS_NONE)), null()),
+        (span.c.x == literal_column(str(SUBS_ALL)), hs.c.sub),
         (hb.c.step_lo < span.c.lo, hs.c.sub),
         (hb.c.step_hi > span.c.hi, hs.c.sub),
         (bucket_of(hb.c.step_lo) != bucket_of(hb.c.step_hi), hs.c.sub),
@@ -279,9 +291,9 @@ def keys_block_stats(
         if i < len(spans):
             key_id, lo, hi = spans[i]
             bk = env.Bucketer(lo, hi, buckets)
-            row = (key_id, lo, hi, bk.width if bk.exact64 else 1, int(bk.exact64))
+            row = (key_id, lo, hi, bk.width if bk.exact64 else 1, _subs(bk))
         else:  # padding: no key has id 0
-            row = (0, 0, -1, 1, 0)
+            row = (0, 0, -1, 1, SUBS_NONE)
         params.update(zip((f"{c}{i}" for c in ("k", "lo", "hi", "w", "x")), row, strict=True))
     by_key: dict[int, list[list[Any]]] = {k: [] for k, _, _ in spans}
     for r in _raw_rows(conn, sql, names, params):
