@@ -448,10 +448,10 @@ def plan_envelope(
     decode[moved] = False
     # A block with anything to decode is decoded whole, in one pass (loading it costs the same as
     # loading a part); edges its other sub-blocks moved go back where the formula puts them.
-    dec_ranks = np.unique(u.rank[decode])
+    flag = np.zeros(len(stats.ids), bool)
+    flag[u.rank[decode]] = True
+    dec_ranks = np.flatnonzero(flag)
     if len(dec_ranks):
-        flag = np.zeros(len(stats.ids), bool)
-        flag[dec_ranks] = True
         decode = flag[u.rank]
         stay = ~decode[moved]
         moved, moved_b, edge_b, edge_step = (
