@@ -17,7 +17,10 @@ SDK's would) and measures:
    blocks). Then ``GET .../envelope?key=&buckets=1000`` with ``Accept: application/msgpack``
    over one keep-alive httpx client: 50 times each over the full range, random 10% windows and
    random 1% windows (p50 = median, p99, ms), and the same queries as ``Store.history_envelope``
-   calls in a fresh process (no HTTP), to separate the HTTP cost from the query. Last, in that
+   calls in a fresh process (no HTTP), to separate the HTTP cost from the query. The dashboard's
+   ``GET .../envelopes?keys=&runs=`` for that one run (full range, each bucket's wall and
+   relative times included) is timed the same way, over HTTP and as ``Store.run_envelopes``,
+   beside ``Store.history_envelope(times=True)``. Last, in that
    process, the key's sub-block statistics are deleted (blocks as a labbook before revision 0003
    wrote them) and one full-range call is timed: it decodes every block and stores their
    statistics, once; the next call is timed too.
@@ -354,6 +357,27 @@ def store_envelope_times(
         store.close()
 
 
+def store_many_times(db: str, run_id: str, key: str, n: int) -> tuple[list[float], list[float]]:
+    """Seconds per full-range ``Store.run_envelopes`` call for the one run and key (wall times
+    and relative times included), and per ``Store.history_envelope(times=True)`` (after 3
+    warm-ups each)."""
+    ref = RunRef(USER, PROJECT, run_id)
+    store = Store.open(db)
+    try:
+        many, one = [], []
+        for _ in range(n + 3):
+            q0 = time.perf_counter()
+            series, _ = store.run_envelopes(USER, PROJECT, [key], run_ids=[run_id], buckets=1000)
+            many.append(time.perf_counter() - q0)
+            assert len(series[0].first_time) == len(series[0].envelope) > 0
+            q0 = time.perf_counter()
+            store.history_envelope(ref, key, 1000, times=True)
+            one.append(time.perf_counter() - q0)
+        return many[3:], one[3:]
+    finally:
+        store.close()
+
+
 def store_backfill_times(db: str, run_id: str, key: str) -> tuple[float, float]:
     """Seconds of a full-range call over blocks without statistics (they are deleted first), and
     of the call after it (statistics stored by the first)."""
@@ -437,8 +461,24 @@ def envelope_bench(
                 assert 0 < len(env["bucket_lo"]) <= 1000, len(env["bucket_lo"])
         return out[3:], size
 
+    def http_many_times() -> tuple[list[float], int]:
+        """``GET .../envelopes`` for this one run and key, full range, with its bucket times."""
+        many_url = f"{server.base}/api/v1/projects/{USER}/{PROJECT}/envelopes"
+        params = {"keys": key, "runs": run_id, "buckets": 1000}
+        out = []
+        with httpx.Client(headers=headers, timeout=60.0) as http:
+            for _ in range(queries + 3):
+                q0 = time.perf_counter()
+                r = http.get(many_url, params=params)
+                r.raise_for_status()
+                out.append(time.perf_counter() - q0)
+                (x,) = _decode.decode(r.content)["series"]
+                assert 0 < len(x["first_time"]) == len(x["bucket_lo"]) <= 1000
+        return out[3:], len(r.content)
+
     full: Ranges = [(None, None)] * queries
     http_full, full_bytes = http_times(full)
+    http_many, many_bytes = http_many_times()
     http_zoom, _ = http_times(windows)
     http_tenth, _ = http_times(tenths)
 
@@ -449,6 +489,7 @@ def envelope_bench(
         store_full, store_zoom, store_tenth = pool.apply(
             store_envelope_times, (db, run_id, key, full, windows, tenths)
         )
+        store_many, store_one_timed = pool.apply(store_many_times, (db, run_id, key, queries))
         backfill_s, after_backfill_s = pool.apply(store_backfill_times, (db, run_id, key))
     ms = 1e3
     return {
@@ -469,6 +510,12 @@ def envelope_bench(
         "env_tenth_http_p50": _pct(http_tenth, 50) * ms,
         "env_tenth_store_p50": _pct(store_tenth, 50) * ms,
         "env_tenth_store_p99": _pct(store_tenth, 99) * ms,
+        "env_many_http_p50": _pct(http_many, 50) * ms,
+        "env_many_http_p99": _pct(http_many, 99) * ms,
+        "env_many_store_p50": _pct(store_many, 50) * ms,
+        "env_many_store_p99": _pct(store_many, 99) * ms,
+        "env_timed_store_p50": _pct(store_one_timed, 50) * ms,
+        "env_many_bytes": many_bytes,
         "env_backfill_ms": backfill_s * ms,
         "env_after_backfill_ms": after_backfill_s * ms,
         "env_full_bytes": full_bytes,
@@ -561,6 +608,12 @@ def print_table(backend: str, res: dict, sizes: dict[str, int], reps: int) -> No
     row("random 10% window, HTTP p50 (ms)", res["env_tenth_http_p50"])
     row("random 10% window, Store.history_envelope, p50 (ms)", res["env_tenth_store_p50"])
     row("random 10% window, Store.history_envelope, p99 (ms)", res["env_tenth_store_p99"])
+    row("full range, GET .../envelopes (with times), HTTP p50 (ms)", res["env_many_http_p50"])
+    row("full range, GET .../envelopes (with times), HTTP p99 (ms)", res["env_many_http_p99"])
+    row("full range, Store.run_envelopes, p50 (ms)", res["env_many_store_p50"])
+    row("full range, Store.run_envelopes, p99 (ms)", res["env_many_store_p99"])
+    row("full range, Store.history_envelope(times=True), p50 (ms)", res["env_timed_store_p50"])
+    row("full range, GET .../envelopes response (KB)", res["env_many_bytes"] / 1e3)
     row("full range, blocks without statistics, first call (ms)", res["env_backfill_ms"])
     row("full range, the call after it (ms)", res["env_after_backfill_ms"])
     row("full-range response (KB)", res["env_full_bytes"] / 1e3)

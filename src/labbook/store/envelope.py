@@ -51,6 +51,10 @@ class Bucketer:
         self.n = buckets
         self.width = step_max - step_min + 1
         self.exact64 = self.width * buckets < 2**62
+        # Buckets narrower than SNAP steps: no sub-block may move an edge and few fit in one
+        # bucket, so every block crossing an edge is decoded (the answer is the same: nothing
+        # moves, and decoded points are cut at the same edges) and sub-blocks are not read.
+        self.narrow = self.width < SNAP * buckets
 
     def of(self, steps: np.ndarray) -> np.ndarray:
         """Buckets of ``steps``, clamped to the range (so at most ``B - 1``: (W-1)*B // W < B)."""
@@ -243,11 +247,7 @@ def _units(stats: BlockStats, bk: Bucketer) -> _Units:
         & (bk.of(stats.step_lo) == bk.of(stats.step_hi))
     )
     edge = np.flatnonzero(in_range & ~whole)
-    # Buckets narrower than SNAP steps: no sub-block may move an edge and few fit in one bucket,
-    # so every block crossing an edge is decoded (the answer is the same: nothing moves, and
-    # decoded points are cut at the same edges): its sub-blocks are not worth parsing.
-    narrow = bk.width < SNAP * bk.n
-    ok = np.zeros(len(edge), bool) if narrow else stats.sub_ok(edge)
+    ok = np.zeros(len(edge), bool) if bk.narrow else stats.sub_ok(edge)
     parts = [_sub_units(stats, edge[ok])] if ok.any() else []
     if not ok.all():
         parts.append(_block_units(stats, edge[~ok], True))
@@ -448,10 +448,10 @@ def plan_envelope(
     decode[moved] = False
     # A block with anything to decode is decoded whole, in one pass (loading it costs the same as
     # loading a part); edges its other sub-blocks moved go back where the formula puts them.
-    dec_ranks = np.unique(u.rank[decode])
+    flag = np.zeros(len(stats.ids), bool)
+    flag[u.rank[decode]] = True
+    dec_ranks = np.flatnonzero(flag)
     if len(dec_ranks):
-        flag = np.zeros(len(stats.ids), bool)
-        flag[dec_ranks] = True
         decode = flag[u.rank]
         stay = ~decode[moved]
         moved, moved_b, edge_b, edge_step = (

@@ -11,14 +11,19 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Connection,
     Dialect,
+    any_,
     bindparam,
     case,
     column,
+    func,
     literal_column,
+    null,
     select,
+    true,
     values,
 )
 
@@ -62,14 +67,24 @@ def _envelope_points(
     return out
 
 
+SUBS_ALL, SUBS_CUT, SUBS_NONE = 0, 1, 2
+"""Which blocks' sub-block statistics a read sends: every block's (the bucket arithmetic could
+overflow int64), those crossing a bucket edge or the range, or none (narrow buckets: the
+envelope decodes every block crossing an edge)."""
+
+
+def _subs(bk: env.Bucketer) -> int:
+    return SUBS_NONE if bk.narrow else SUBS_CUT if bk.exact64 else SUBS_ALL
+
+
 @functools.lru_cache(maxsize=8)
-def _envelope_sql(dialect: Dialect, exact: bool) -> tuple[str, tuple[str, ...] | None]:
+def _envelope_sql(dialect: Dialect, subs: int) -> tuple[str, tuple[str, ...] | None]:
     """``envelope_blocks``'s query, compiled once per dialect (building and compiling it took
     longer than running it): the SQL and, for a positional paramstyle, the parameters' order."""
     hb, hs = history_blocks, history_block_stats
     key, lo, hi, nb, w = (bindparam(n, type_=BigInteger) for n in ("key", "lo", "hi", "nb", "w"))
-    sub: Any = hs.c.sub
-    if exact:
+    sub: Any = hs.c.sub if subs == SUBS_ALL else null()
+    if subs == SUBS_CUT:
 
         def bucket_of(step: Any) -> Any:
             return ((step - lo) * nb) // w
@@ -203,7 +218,7 @@ def envelope_blocks(
     wall times too with ``times``.
     """
     bk = env.Bucketer(step_min, step_max, buckets)
-    sql, names = _envelope_sql(conn.dialect, bk.exact64)
+    sql, names = _envelope_sql(conn.dialect, _subs(bk))
     params = {"key": key_id, "lo": step_min, "hi": step_max, "nb": buckets, "w": bk.width}
     rows = [list(r) for r in _raw_rows(conn, sql, names, params)]
     cache = PointCache(conn, times)
@@ -213,20 +228,33 @@ def envelope_blocks(
 
 MANY_KEYS = 512
 """Most keys one statement of ``keys_block_stats`` reads (a power of two: see ``_many_sql``)."""
+_SPAN = ("k", "lo", "hi", "w", "x")
 
 
 @functools.lru_cache(maxsize=32)
 def _many_sql(dialect: Dialect, n: int) -> tuple[str, tuple[str, ...] | None]:
     """``keys_block_stats``'s query for ``n`` keys: ``_envelope_sql``'s, joined with a table of
-    each key's range (``VALUES``), compiled once per dialect and ``n`` (a power of two, so a few
-    variants serve every request). A key whose bucket arithmetic could overflow int64
-    (``exact`` = 0) gets its sub-block statistics whatever its blocks' buckets."""
-    names = ("k", "lo", "hi", "w", "x")
-    span = (
-        values(*(column(c, BigInteger) for c in names), name="span")
-        .data([tuple(bindparam(f"{c}{i}", type_=BigInteger) for c in names) for i in range(n)])
-        .cte("span")
-    )
+    each key's range, compiled once per dialect and ``n``. Each key's ``x`` says which sub-block
+    statistics it gets (``SUBS_*``); the bucket arithmetic runs only for ``SUBS_CUT`` keys, so it
+    cannot overflow.
+
+    On PostgreSQL that table is ``unnest`` of five arrays (one short statement whatever ``n``:
+    psycopg parses a long one anew on every call); elsewhere a ``VALUES`` list of ``n`` rows (a
+    power of two, so a few variants serve every request)."""
+    span: Any
+    keys: Any = true()
+    if dialect.name == "postgresql":
+        arrays = [bindparam(c, type_=ARRAY(BigInteger)) for c in _SPAN]
+        span = func.unnest(*arrays).table_valued(*_SPAN).render_derived(name="span")
+        # The keys again as an index condition: the planner cannot see inside the unnest (its
+        # estimates would pick a scan of every block at a few hundred keys).
+        keys = history_blocks.c.key_id == any_(arrays[0])
+    else:
+        span = (
+            values(*(column(c, BigInteger) for c in _SPAN), name="span")
+            .data([tuple(bindparam(f"{c}{i}", type_=BigInteger) for c in _SPAN) for i in range(n)])
+            .cte("span")
+        )
     hb, hs = history_blocks, history_block_stats
     nb = bindparam("nb", type_=BigInteger)
 
@@ -234,7 +262,8 @@ def _many_sql(dialect: Dialect, n: int) -> tuple[str, tuple[str, ...] | None]:
         return ((step - span.c.lo) * nb) // span.c.w
 
     sub = case(
-        (span.c.x == literal_column("0"), hs.c.sub),
+        (span.c.x == literal_column(str(SUBS_NONE)), null()),
+        (span.c.x == literal_column(str(SUBS_ALL)), hs.c.sub),
         (hb.c.step_lo < span.c.lo, hs.c.sub),
         (hb.c.step_hi > span.c.hi, hs.c.sub),
         (bucket_of(hb.c.step_lo) != bucket_of(hb.c.step_hi), hs.c.sub),
@@ -258,7 +287,7 @@ def _many_sql(dialect: Dialect, n: int) -> tuple[str, tuple[str, ...] | None]:
             hs.c.block_id.label("has_stats"),
         )
         .select_from(span.join(hb, hb.c.key_id == span.c.k).outerjoin(hs, hs.c.block_id == hb.c.id))
-        .where(hb.c.step_hi >= span.c.lo, hb.c.step_lo <= span.c.hi)
+        .where(keys, hb.c.step_hi >= span.c.lo, hb.c.step_lo <= span.c.hi)
         .order_by(hb.c.key_id, hb.c.id)
     )
     compiled = q.compile(dialect=dialect)
@@ -272,17 +301,20 @@ def keys_block_stats(
     most ``MANY_KEYS``, distinct keys, non-empty ranges), in one statement, and the statistics
     computed for blocks that had none (their points are not kept: many keys' could be large)."""
     assert len(spans) <= MANY_KEYS
-    n = 1 << max(0, (len(spans) - 1).bit_length())
-    sql, names = _many_sql(conn.dialect, n)
+    table: list[tuple[int, ...]] = []
+    for key_id, lo, hi in spans:
+        bk = env.Bucketer(lo, hi, buckets)
+        table.append((key_id, lo, hi, bk.width if bk.exact64 else 1, _subs(bk)))
     params: dict[str, Any] = {"nb": buckets}
-    for i in range(n):
-        if i < len(spans):
-            key_id, lo, hi = spans[i]
-            bk = env.Bucketer(lo, hi, buckets)
-            row = (key_id, lo, hi, bk.width if bk.exact64 else 1, int(bk.exact64))
-        else:  # padding: no key has id 0
-            row = (0, 0, -1, 1, 0)
-        params.update(zip((f"{c}{i}" for c in ("k", "lo", "hi", "w", "x")), row, strict=True))
+    if conn.dialect.name == "postgresql":
+        sql, names = _many_sql(conn.dialect, 0)
+        params.update(zip(_SPAN, (list(c) for c in zip(*table, strict=True)), strict=True))
+    else:
+        n = 1 << max(0, (len(spans) - 1).bit_length())
+        sql, names = _many_sql(conn.dialect, n)
+        table += [(0, 0, -1, 1, SUBS_NONE)] * (n - len(table))  # padding: no key has id 0
+        for i, row in enumerate(table):
+            params.update(zip((f"{c}{i}" for c in _SPAN), row, strict=True))
     by_key: dict[int, list[list[Any]]] = {k: [] for k, _, _ in spans}
     for r in _raw_rows(conn, sql, names, params):
         by_key[int(r[0])].append(list(r[1:]))
