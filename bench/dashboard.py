@@ -52,7 +52,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ingest import USER, Server, _cli
-from read_paths import _header, build_long
+from read_paths import _header, build_long, sweep_config
 
 from labbook import records as rk
 from labbook.store import RunRef, Store
@@ -73,20 +73,7 @@ def _ingest_runs(
     t0 = time.time() - 86_400
     for i in range(n):
         run_id = f"run-{i:05d}"
-        config = {
-            "lr": float(rng.choice([0.1, 0.01, 0.001])),
-            "batch_size": int(rng.choice([32, 64, 128])),
-            "optimizer": str(rng.choice(["adam", "sgd"])),
-            "epochs": steps,
-            "filters": 32,
-            "kernel": 3,
-            "dropout": 0.25,
-            "activation": "relu",
-            "dataset": "digits",
-            "seed": 0,
-            "augment": False,
-            "model": {"depth": 18, "width": 64},
-        }
+        config = sweep_config(rng, epochs=steps)
         recs: list[rk.Record] = [_header(run_id, project, config, t0 + i)]
         walk = np.cumsum(rng.standard_normal((steps, len(keys))) * 0.05, axis=0)
         for step in range(steps):

@@ -123,25 +123,30 @@ METRICS = [
 ]  # 80 keys: the summary of a run with per-layer diagnostics
 
 
+def sweep_config(rng: np.random.Generator, epochs: int) -> dict[str, Any]:
+    """A run's config as a sweep leaves it: 12 keys, of which lr, batch_size and optimizer vary."""
+    return {
+        "lr": float(rng.choice([0.1, 0.01, 0.001])),
+        "batch_size": int(rng.choice([32, 64, 128])),
+        "optimizer": str(rng.choice(["adam", "sgd"])),
+        "epochs": epochs,
+        "filters": 32,
+        "kernel": 3,
+        "dropout": 0.25,
+        "activation": "relu",
+        "dataset": "digits",
+        "seed": 0,
+        "augment": False,
+        "model": {"depth": 18, "width": 64},
+    }
+
+
 def build_many(store: Store, n: int) -> None:
     rng = np.random.default_rng(5)
     t0 = time.time() - 3600
     for i in range(n):
         run_id = f"run-{i:05d}"
-        config = {
-            "lr": float(rng.choice([0.1, 0.01, 0.001])),
-            "batch_size": int(rng.choice([32, 64, 128])),
-            "optimizer": str(rng.choice(["adam", "sgd"])),
-            "epochs": 5,
-            "filters": 32,
-            "kernel": 3,
-            "dropout": 0.25,
-            "activation": "relu",
-            "dataset": "digits",
-            "seed": 0,
-            "augment": False,
-            "model": {"depth": 18, "width": 64},
-        }
+        config = sweep_config(rng, epochs=5)
         recs: list[rk.Record] = [_header(run_id, MANY_PROJECT, config, t0 + i)]
         for step in range(5):
             d = {k: float(rng.random()) for k in METRICS}

@@ -289,6 +289,11 @@ class JournalWriter:
             self._written_count, self._written_seq, self._dropped, unwritten, self._last_error
         )
 
+    @property
+    def waiting(self) -> int:
+        """Records handed over and not yet numbered (``len`` of a deque: safe from any thread)."""
+        return len(self._queue)
+
     def put(self, record: records.AnyRecord) -> None:
         self._queue.append(record)
 

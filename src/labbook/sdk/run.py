@@ -338,7 +338,7 @@ class Run:
         keeps up with (every real training loop: a step's compute outlasts its log()).
         """
         sender = self._sender
-        if sender is not None and sender.behind(self._writer.last_seq + len(self._writer._queue)):
+        if sender is not None and sender.behind(self._writer.last_seq + self._writer.waiting):
             time.sleep(0.001)
 
     def _apply_metric_defs(self, defs: MetricDefs, row: dict[str, Any]) -> None:

@@ -78,6 +78,17 @@ def _subs(bk: env.Bucketer) -> int:
 
 
 @functools.lru_cache(maxsize=8)
+def _stats_columns(sub: Any) -> tuple[Any, ...]:
+    """What an envelope reads of a block (``sub``: its sub-block statistics, or NULL where the
+    envelope will not use them): the same for one key and for many."""
+    hb, hs = history_blocks, history_block_stats
+    return (
+        hb.c.id, hb.c.step_lo, hb.c.step_hi, hb.c.count, hb.c.first, hb.c.last, hb.c.min,
+        hb.c.max, hb.c.stride, hs.c.t_first, hs.c.t_last, sub.label("sub"),
+        hs.c.block_id.label("has_stats"),
+    )  # fmt: skip
+
+
 def _envelope_sql(dialect: Dialect, subs: int) -> tuple[str, tuple[str, ...] | None]:
     """``envelope_blocks``'s query, compiled once per dialect (building and compiling it took
     longer than running it): the SQL and, for a positional paramstyle, the parameters' order."""
@@ -96,21 +107,7 @@ def _envelope_sql(dialect: Dialect, subs: int) -> tuple[str, tuple[str, ...] | N
             else_=None,
         )
     q = (
-        select(
-            hb.c.id,
-            hb.c.step_lo,
-            hb.c.step_hi,
-            hb.c.count,
-            hb.c.first,
-            hb.c.last,
-            hb.c.min,
-            hb.c.max,
-            hb.c.stride,
-            hs.c.t_first,
-            hs.c.t_last,
-            sub.label("sub"),
-            hs.c.block_id.label("has_stats"),
-        )
+        select(*_stats_columns(sub))
         .select_from(hb.outerjoin(hs, hs.c.block_id == hb.c.id))
         .where(hb.c.key_id == key, hb.c.step_hi >= lo, hb.c.step_lo <= hi)
         .order_by(hb.c.id)
@@ -270,22 +267,7 @@ def _many_sql(dialect: Dialect, n: int) -> tuple[str, tuple[str, ...] | None]:
         else_=None,
     )
     q = (
-        select(
-            hb.c.key_id,
-            hb.c.id,
-            hb.c.step_lo,
-            hb.c.step_hi,
-            hb.c.count,
-            hb.c.first,
-            hb.c.last,
-            hb.c.min,
-            hb.c.max,
-            hb.c.stride,
-            hs.c.t_first,
-            hs.c.t_last,
-            sub.label("sub"),
-            hs.c.block_id.label("has_stats"),
-        )
+        select(hb.c.key_id, *_stats_columns(sub))
         .select_from(span.join(hb, hb.c.key_id == span.c.k).outerjoin(hs, hs.c.block_id == hb.c.id))
         .where(keys, hb.c.step_hi >= span.c.lo, hb.c.step_lo <= span.c.hi)
         .order_by(hb.c.key_id, hb.c.id)
