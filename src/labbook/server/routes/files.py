@@ -24,6 +24,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from labbook.errors import NotFoundError, PayloadTooLarge, RangeNotSatisfiable, UsageError
+from labbook.limits import normalize_path
 from labbook.server.auth import require_project
 from labbook.server.deps import (
     BlobsDep,
@@ -35,7 +36,6 @@ from labbook.server.deps import (
     StoreDep,
 )
 from labbook.server.schemas import FileOut
-from labbook.server.wire import normalize_path
 from labbook.store import RunRef
 
 router = APIRouter(tags=["files"])
