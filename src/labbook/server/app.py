@@ -26,12 +26,14 @@ from labbook.errors import LabbookError, RangeNotSatisfiable, RateLimited, Usage
 from labbook.server import webapp
 from labbook.server.auth import AuthMode, LoginLimiter
 from labbook.server.routes import (
+    artifacts,
     envelopes,
     files,
     history,
     keys,
     projects,
     records,
+    registry,
     runs,
     session,
     table,
@@ -184,6 +186,8 @@ def create_app(settings: Settings) -> FastAPI:
         history,
         envelopes,
         files,
+        artifacts,
+        registry,
     ):
         app.include_router(module.router, prefix=API)
     webapp.install(app, settings)  # every other path: the dashboard
