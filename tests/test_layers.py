@@ -16,7 +16,7 @@ SRC = Path(labbook.__file__).parent
 LAYERS: list[set[str]] = [
     {"errors"},
     {"records", "settings", "limits", "metrics"},
-    {"manifests"},  # artifact entries and digests: the SDK's, the Store's and the server's
+    {"manifests", "data"},  # artifact entries and digests; what a run logs (values, media)
     {"store", "blobs"},
     {"client"},
     {"artifacts"},  # the SDK's artifacts over the Store or the HTTP client; used by sdk/ and api/

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     from labbook import plot
     from labbook.api import Api
     from labbook.client.credentials import login
+    from labbook.data.media import Histogram, Image, Table
     from labbook.integrations.torch import unwatch, watch
     from labbook.sdk.config import Config
-    from labbook.sdk.media import Histogram, Image, Table
     from labbook.sdk.run import Run
     from labbook.sdk.session import init
     from labbook.settings import Settings
@@ -106,12 +106,12 @@ _LAZY_SUBMODULES = frozenset({"integrations", "keras", "sklearn", "plot"})
 _LAZY_NAMES = {
     "Api": "labbook.api",
     "Config": "labbook.sdk.config",
-    "Histogram": "labbook.sdk.media",
-    "Image": "labbook.sdk.media",
+    "Histogram": "labbook.data.media",
+    "Image": "labbook.data.media",
     "Run": "labbook.sdk.run",
     "Settings": "labbook.settings",
     "Summary": "labbook.sdk.summary",
-    "Table": "labbook.sdk.media",
+    "Table": "labbook.data.media",
     "init": "labbook.sdk.session",
     "login": "labbook.client.credentials",
     "unwatch": "labbook.integrations.torch",

@@ -138,7 +138,7 @@ def test_registry_links_versions_under_its_own_aliases(store: Store) -> None:
     m1, _ = store.commit_artifact(E, P, "cnn", "model", [b])
     l0, created = store.link_model(E, "digits-cnn", m0.id, aliases=["production"])
     assert created and l0.version == "v0" and l0.aliases == ["latest", "production"]
-    l1, _ = store.link_model(E, "digits-cnn", m1.id, aliases=["staging"])
+    store.link_model(E, "digits-cnn", m1.id, aliases=["staging"])
     again, created = store.link_model(E, "digits-cnn", m0.id, aliases=["staging"])
     assert not created and again.index == 0 and again.aliases == ["production", "staging"]
     assert store.registry_link(E, "digits-cnn", "production").artifact.id == m0.id

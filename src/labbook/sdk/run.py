@@ -20,19 +20,19 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from labbook import limits, records
-from labbook.errors import UsageError
-from labbook.limits import MAX_RECORD_BYTES
-from labbook.sdk.config import Config
-from labbook.sdk.journal import JournalWriter, RunDir, release_lock
-from labbook.sdk.sender import Sender
-from labbook.sdk.summary import Summary
-from labbook.sdk.values import (
+from labbook.data.values import (
     ROW_KEY_BYTES,
     check_row_size,
     check_text,
     clean_mapping,
     flatten_into,
 )
+from labbook.errors import UsageError
+from labbook.limits import MAX_RECORD_BYTES
+from labbook.sdk.config import Config
+from labbook.sdk.journal import JournalWriter, RunDir, release_lock
+from labbook.sdk.sender import Sender
+from labbook.sdk.summary import Summary
 from labbook.settings import Settings
 
 if TYPE_CHECKING:
