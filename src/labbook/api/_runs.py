@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from labbook.api._artifacts import ApiArtifactsMixin
 from labbook.api._files import ApiFile
 from labbook.client.credentials import server_settings
 from labbook.errors import NotFoundError, ProjectNotFound, UsageError
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # pandas costs ~0.2 s of CPU to import; a training script nev
     from labbook.client import RemoteReader
 
 
-class Api:
+class Api(ApiArtifactsMixin):
     """Read access to the configured server, or to the local store when there is none.
 
     A server is configured by ``LABBOOK_BASE_URL`` or ``labbook login``; passing ``store`` reads
@@ -42,6 +43,7 @@ class Api:
         self._viewer: dict[str, Any] | None = None
         self._blobs: BlobStore | None = None
         self._entities: dict[str, str] = {}  # project name -> the entity it was found under
+        self._artifact_backend = None
         if store is None and self.settings.base_url is not None:
             from labbook.client import Client, RemoteReader
 
@@ -123,6 +125,7 @@ class Api:
         return found[0]
 
     def close(self) -> None:
+        self._artifact_backend = None
         if self._store is not None and self._owns_store:
             self._store.close()
             self._store = None
@@ -323,6 +326,14 @@ class ApiRun:
     @property
     def id(self) -> str:
         return self._info.ref.id
+
+    def logged_artifacts(self) -> list[Any]:
+        """The artifact versions this run logged (``labbook.Artifact`` objects)."""
+        return self._api._run_artifacts(self._info.ref, 0)
+
+    def used_artifacts(self) -> list[Any]:
+        """The artifact versions this run used."""
+        return self._api._run_artifacts(self._info.ref, 1)
 
     @property
     def entity(self) -> str:

@@ -81,6 +81,7 @@ def upload(
     run_id: str | None,
     progress: Progress | None = None,
     threads: int = UPLOAD_THREADS,
+    on_missing: Callable[[list[str]], None] | None = None,
 ) -> tuple[VersionInfo, bool]:
     """Commit ``draft`` as a version of ``entity/project/name``; ``(version, created)``.
 
@@ -99,6 +100,8 @@ def upload(
             if attempt == COMMIT_ATTEMPTS - 1:
                 raise
             missing = exc.missing
+        if on_missing is not None:
+            on_missing(missing)
         unknown = [d for d in missing if d not in draft.sources]
         if unknown:
             raise UsageError(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from labbook import __version__
-from labbook.cli import auth_cmds, server_cmds, ui
+from labbook.cli import artifact_cmds, auth_cmds, server_cmds, ui
 from labbook.cli._format import duration
 from labbook.cli._format import fmt as _fmt
 from labbook.errors import JournalError, LabbookError
@@ -148,6 +148,7 @@ def _sync_dirs(run_dirs: list[Any], settings: Settings, ident: dict[str, Any], c
             click.echo(
                 f"synced {result.ref.entity}/{result.ref.project}/{result.ref.id}: "
                 f"{result.sent} new records, last seq {result.last_seq}, {result.state}{live}"
+                + (f", {result.artifacts} artifact operation(s)" if result.artifacts else "")
             )
             problems = result.problems()  # records the destination refused included
             for line in problems:
@@ -452,6 +453,7 @@ def _demo_dashboard(ctx: click.Context, where: str, port: int | None, browser: b
 auth_cmds.register(cli)
 server_cmds.register(cli)
 ui.register(cli)
+artifact_cmds.register(cli)
 
 
 def main() -> None:

@@ -139,6 +139,9 @@ class SyncResult:
     rejected_total: int = 0
     """Records of this run set aside so far, by this sync, an earlier one or the run itself."""
     rejected_file: Path | None = None
+    artifacts: int = 0
+    """Artifact operations (logged versions, uses) this sync stored from the run folder."""
+    artifact_errors: list[str] = field(default_factory=list)
 
     def problems(self) -> list[str]:
         """One line per thing that was not stored."""
@@ -155,6 +158,7 @@ class SyncResult:
                 f"{self.rejected_total:,} record(s) refused by the destination ({self.rejected:,} "
                 f"by this sync), set aside with the reason in {self.rejected_file}"
             )
+        out += [f"not stored: {e}" for e in self.artifact_errors]
         return out
 
 
@@ -350,9 +354,27 @@ def sync_run(
         finally:
             if sink is None:
                 the_sink.close()
+        if not live:
+            _sync_artifacts(run_dir, settings, result)
         return result
     finally:
         release_lock(lock)
+
+
+def _sync_artifacts(run_dir: RunDir, settings: Settings, result: SyncResult) -> None:
+    """Store the artifacts the run logged and used that are still in its folder (an offline
+    run's, or one whose upload was cut), once its records are stored."""
+    from labbook.artifacts import open_backend, pending_ops, sync_pending
+
+    if not pending_ops(run_dir.path):
+        return
+    backend = open_backend(settings)
+    try:
+        result.artifacts, result.artifact_errors = sync_pending(
+            run_dir.path, backend, result.ref.entity
+        )
+    finally:
+        backend.close()
 
 
 def _replay(
@@ -425,6 +447,12 @@ class CleanVerdict:
     reason: str
 
 
+def _has_pending_artifacts(run_dir: RunDir) -> bool:
+    from labbook.artifacts import pending_ops
+
+    return bool(pending_ops(run_dir.path))
+
+
 def rejected_files(run_dir: RunDir) -> list[Path]:
     """Records a destination refused, set aside beside the journal (``rejected*``)."""
     return sorted(p for p in run_dir.path.glob("rejected*") if p.is_file())
@@ -439,6 +467,8 @@ def clean_verdict(run_dir: RunDir, result: SyncResult) -> CleanVerdict:
         reason = f"the destination refused records, set aside in {rejected[0].name}"
     elif result.skipped or result.missing or result.header_supplied:
         reason = "part of its journal could not be read or is missing"
+    elif result.artifact_errors or _has_pending_artifacts(run_dir):
+        reason = "artifacts it logged are not stored yet"
     elif result.stored_seq < result.expected_seq:
         reason = f"the store holds seq {result.stored_seq} of {result.expected_seq}"
     else:
