@@ -8,6 +8,13 @@ Change the hyper-parameters from the command line and compare the runs:
 
     KERAS_BACKEND=torch python examples/digits_cnn_keras.py --batch-size 32 --optimizer sgd
     labbook runs digits
+
+Artifacts and their lineage: the training data is used as a ``dataset`` artifact (the same
+data is the same version, ``digits-data:v0``, for every run), the best model is logged by the
+Keras callback as a ``model`` artifact, and the test predictions with their ground truth as a
+``predictions`` artifact, which ``examples/evaluate_predictions.py`` then uses:
+
+    python examples/evaluate_predictions.py        # confusion matrix of predictions:latest
 """
 
 from __future__ import annotations
@@ -104,6 +111,7 @@ def main(argv: list[str] | None = None, settings: labbook.Settings | None = None
     config["dataset"] = dataset
     run = labbook.init(project=args.project, config=config, job_type="train", settings=settings)
     cfg = run.config
+    run.use_artifact(dataset_artifact(dataset, xtr, ytr, xte, yte, Path(run.dir)))
     model = build_model(cfg)
     model.fit(
         xtr,
@@ -139,9 +147,36 @@ def main(argv: list[str] | None = None, settings: labbook.Settings | None = None
             )
         }
     )
+    predictions = labbook.Artifact(
+        "digits-predictions",
+        type="predictions",
+        description="Test-set predictions of the CNN with the ground truth",
+        metadata={"test/accuracy": float(test_acc), "dataset": dataset, "classes": CLASS_NAMES},
+    )
+    predictions.add_file(str(Path(run.dir) / "predictions.csv"))
+    np.save(Path(run.dir) / "probabilities.npy", probs.astype("float32"))
+    predictions.add_file(str(Path(run.dir) / "probabilities.npy"))
+    run.log_artifact(predictions)
     path = run.path
     run.finish()
     return path
+
+
+def dataset_artifact(
+    name: str, xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndarray, where: Path
+) -> labbook.Artifact:
+    """The train/test split as a ``dataset`` artifact. The same arrays give the same bytes, so
+    every run that trains on them uses one version, and its lineage shows which data it saw."""
+    path = where / "digits.npz"
+    with open(path, "wb") as f:  # np.savez to an open file: no archive timestamps differ
+        np.savez(f, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    art = labbook.Artifact(
+        "digits-data",
+        type="dataset",
+        metadata={"source": name, "train": len(xtr), "test": len(xte)},
+    )
+    art.add_file(str(path))
+    return art
 
 
 if __name__ == "__main__":

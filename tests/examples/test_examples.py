@@ -72,6 +72,30 @@ def test_digits_cnn_keras(tmp_path: Path) -> None:
         (table,) = [v for v in h["test/predictions"] if isinstance(v, dict)]
         assert table["_type"] == "table" and table["nrows"] == 360  # the held-out 20%
 
+    # the seeds' follow-up: evaluate the latest predictions artifact, then read the lineage
+    out = _run("evaluate_predictions.py", tmp_path=tmp_path)
+    assert "digits-predictions:v1: accuracy" in out.stdout
+    with Api(Settings(dir=tmp_path / "data")) as api:
+        data = api.artifacts("digits", type="dataset")
+        assert [a.name for a in data] == ["digits-data:v0"]  # same data: one version, used twice
+        assert len(data[0].used_by()) == 2 and data[0].logged_by() is None
+        (evaluation,) = [r for r in api.runs("digits") if r.job_type == "evaluate"]
+        graph = api.artifact("digits/digits-predictions:v1").lineage(depth=2)
+        edges = {(e["source"], e["target"]) for e in graph["edges"]}
+        (trainer,) = [
+            n["run_id"] for n in graph["nodes"] if n.get("run_id") not in (None, evaluation.id)
+        ]
+        ent = data[0].entity
+        ds, pr = (
+            f"artifact:{ent}/digits/digits-data:v0",
+            f"artifact:{ent}/digits/digits-predictions:v1",
+        )
+        train, ev = f"run:{ent}/digits/{trainer}", f"run:{ent}/digits/{evaluation.id}"
+        assert edges == {(ds, train), (train, pr), (pr, ev)}
+        models = [a for a in api.run(f"digits/{trainer}").logged_artifacts() if a.type == "model"]
+        assert len(models) == 1 and "best" in models[0].aliases  # the Keras callback's
+        assert models[0].get_entry("model-best.keras").size > 0
+
 
 def test_digits_cnn_is_the_seeds_architecture() -> None:
     """Conv2D(32, 3x3, relu) -> MaxPool(2) -> Conv2D(64, 3x3, relu) -> MaxPool(2) -> Flatten ->

@@ -90,7 +90,8 @@ def apply_op(
     run = RunRef(body["entity"], body["project"], body["run_id"])
     if body["kind"] == "log":
         draft = Draft.from_json(body["draft"])
-        v, _ = upload(backend, run.entity, run.project, draft, body["aliases"], run.id, progress)
+        producer = run.id if body.get("producer", True) else None
+        v, _ = upload(backend, run.entity, run.project, draft, body["aliases"], producer, progress)
         return v
     v = backend.version(body["art_entity"], body["art_project"], body["name"], body["version"])
     backend.use(run, v)

@@ -28,6 +28,7 @@ accepted with a one-time note saying so.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -213,6 +214,8 @@ class Callback(keras.callbacks.Callback):
         self.compute_flops = compute_flops
         self.best: float | None = None
         self.best_epoch: int | None = None
+        self.model_artifact: Any = None
+        """The best model's ``model`` artifact once ``fit`` ended (``.wait()`` for its version)."""
         self._batch = 0
         self._warned = False
         self._run: Any = None
@@ -389,6 +392,7 @@ class Callback(keras.callbacks.Callback):
         self._track_best(epoch, _number(logs.get(self.monitor)))
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._log_best_model()
         if not self.log_evaluation or (
             self._evaluated_epoch is not None and self._evaluated_epoch == self._last_epoch
         ):
@@ -402,6 +406,33 @@ class Callback(keras.callbacks.Callback):
             self._run.summary.update(summary)
         except Exception as exc:
             self._warn("evaluating the validation data", exc)
+
+    def _log_best_model(self) -> None:
+        """The best model saved during training as a ``model`` artifact (``model-<run name>``,
+        aliases ``best`` and ``latest``), logged once at the end of ``fit``: its upload runs on
+        the run's artifact thread, and a later script gets it with ``use_artifact``."""
+        path = self.best_model_path if self.save_model else None
+        if path is None or self._run is None or not path.is_file():
+            return
+        try:
+            from labbook.artifacts import Artifact
+
+            name = "model-" + re.sub(r"[^A-Za-z0-9_.-]", "-", self._run.name)[:120]
+            art = Artifact(
+                name,
+                type="model",
+                metadata={
+                    "monitor": self.monitor,
+                    "best": self.best,
+                    "best_epoch": self.best_epoch,
+                    "format": "weights" if self.save_weights_only else "keras",
+                },
+            )
+            art.add_file(path)
+            self._run.log_artifact(art, aliases=["best"])
+            self.model_artifact = art
+        except Exception as exc:
+            self._warn("logging the best model as an artifact", exc)
 
     # ----- per epoch -------------------------------------------------------------------------
     def _track_best(self, epoch: int, value: float | None) -> None:

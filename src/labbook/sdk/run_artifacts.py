@@ -76,6 +76,8 @@ class RunArtifactsMixin:
         type: str | None = None,
         aliases: list[str] | None = None,
         tags: list[str] | None = None,
+        *,
+        _producer: bool = True,
     ) -> Artifact:
         """Log a new version of an artifact (or of a file or folder, by path) as this run's
         output; returns at once, ``artifact.wait()`` blocks until it is committed."""
@@ -98,6 +100,7 @@ class RunArtifactsMixin:
             "project": self.project,
             "run_id": self.id,
             "aliases": wanted,
+            "producer": _producer,
             "draft": draft.as_json(),
         }
         art._settings = self.settings
@@ -120,8 +123,8 @@ class RunArtifactsMixin:
         backend = self._backend()
         if isinstance(artifact_or_name, Artifact):
             art = artifact_or_name
-            if art.is_draft():  # wandb: using a new artifact logs it (without a producer)
-                self.log_artifact(art, aliases=aliases).wait()
+            if art.is_draft():  # wandb: using a new artifact stores it, as this run's input only
+                self.log_artifact(art, aliases=aliases, _producer=False).wait()
             v = art.wait()._need_version()
         else:
             p = manifests.parse_artifact_path(artifact_or_name)
