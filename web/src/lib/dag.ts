@@ -165,7 +165,7 @@ export function layoutDag(nodeIds: readonly string[], edgeList: readonly DagEdge
   });
   nodes.sort((a, b) => index.get(a.id)! - index.get(b.id)!);
 
-  const outEdges: LaidEdge[] = fwd.map((e, k) => {
+  const outEdges: LaidEdge[] = fwd.map((_, k) => {
     const chain = chains[k];
     const points: [number, number][] = chain.map((it, j) => {
       const l = items[it].layer;
