@@ -16,16 +16,19 @@ const W = 200;
 const H = 48;
 
 export function nodeUrl(n: LineageNode): string {
-  return n.kind === "run" ? runPath(n.entity, n.project, n.run_id) : artifactsPath(n.entity, n.project, n.name, n.version);
+  if (n.kind === "run") return runPath(n.entity, n.project, n.run_id ?? "");
+  return artifactsPath(n.entity, n.project, n.name ?? "", n.version ?? `v${n.index ?? 0}`);
 }
 
 function nodeTitle(n: LineageNode): string {
-  return n.kind === "run" ? n.name || n.run_id : `${n.name}:${n.version}`;
+  return n.kind === "run" ? n.name || n.run_id || n.id : `${n.name}:${n.version}`;
 }
 
 function nodeSub(n: LineageNode, home: { entity: string; project: string }): string {
   const where = n.entity !== home.entity || n.project !== home.project ? ` · ${n.entity}/${n.project}` : "";
-  return n.kind === "run" ? `run · ${n.state}${where}` : `${n.type}${where}`;
+  if (n.kind === "run") return `run · ${n.state ?? "?"}${where}`;
+  const aliases = (n.aliases ?? []).filter((a) => a !== "latest");
+  return `${n.type ?? "artifact"}${aliases.length ? ` · ${aliases.join(", ")}` : ""}${where}`;
 }
 
 function clip(s: string, chars: number): string {
@@ -156,7 +159,7 @@ export function LineageGraph({ nodes, edges, root, home }: { nodes: LineageNode[
             >
               <title>{`${title}\n${sub}\n${n.entity}/${n.project}`}</title>
               <rect x={ln.x} y={ln.y} width={ln.width} height={ln.height} rx={n.kind === "run" ? 14 : 3} />
-              {n.kind === "run" ? <circle cx={ln.x + 14} cy={ln.y + 17} r={4} className={`dot ${n.state}`} /> : <rect x={ln.x} y={ln.y} width={5} height={ln.height} className="band" />}
+              {n.kind === "run" ? <circle cx={ln.x + 14} cy={ln.y + 17} r={4} className={`dot ${n.state ?? ""}`} /> : <rect x={ln.x} y={ln.y} width={5} height={ln.height} className="band" />}
               <text x={ln.x + 24} y={ln.y + 21} className="name">
                 {clip(title, chars)}
               </text>

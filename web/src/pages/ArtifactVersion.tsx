@@ -90,7 +90,7 @@ function Header({ v, refName, onChange }: { v: VersionDetailOut; refName: string
         <Link className="btn" to={artifactsPath(v.entity, v.project, v.name)}>
           All versions
         </Link>
-        {viewer && <button onClick={() => setLinking(true)}>Link to registry…</button>}
+        {viewer && v.type === "model" && <button onClick={() => setLinking(true)}>Link to registry…</button>}
       </div>
       <div className="row small muted" style={{ marginTop: 6 }}>
         <span>created {formatDate(v.created_at)}</span>

@@ -113,7 +113,16 @@ export function ArtifactsPage({ entity, project }: { entity: string; project: st
           <h2>
             {type} <span className="muted small">({cols.length})</span>
           </h2>
-          <table className="plain">
+          <table className="plain artifacts">
+            <colgroup>
+              <col style={{ width: "24%" }} />
+              <col style={{ width: "8%" }} />
+              <col style={{ width: "20%" }} />
+              <col style={{ width: "9%" }} />
+              <col style={{ width: "7%" }} />
+              <col style={{ width: "20%" }} />
+              <col style={{ width: "12%" }} />
+            </colgroup>
             <thead>
               <tr>
                 <th>Name</th>
@@ -133,19 +142,27 @@ export function ArtifactsPage({ entity, project }: { entity: string; project: st
                     {c.description && <div className="muted small clip">{c.description}</div>}
                   </td>
                   <td className="num">{formatInt(c.version_count)}</td>
-                  <td>
-                    <span className="row" style={{ gap: 6 }}>
-                      <Link to={artifactsPath(entity, project, c.name, c.latest.version)} className="mono">
-                        {c.latest.version}
-                      </Link>
-                      <AliasChips aliases={c.latest.aliases.filter((a) => a !== "latest")} />
-                    </span>
-                  </td>
-                  <td className="num">{formatBytes(c.latest.size)}</td>
-                  <td className="num">{formatInt(c.latest.file_count)}</td>
-                  <td>
-                    <RunRef run={c.latest.logged_by} />
-                  </td>
+                  {c.latest ? (
+                    <>
+                      <td>
+                        <span className="row" style={{ gap: 6 }}>
+                          <Link to={artifactsPath(entity, project, c.name, c.latest.version)} className="mono">
+                            {c.latest.version}
+                          </Link>
+                          <AliasChips aliases={c.latest.aliases.filter((a) => a !== "latest")} />
+                        </span>
+                      </td>
+                      <td className="num">{formatBytes(c.latest.size)}</td>
+                      <td className="num">{formatInt(c.latest.file_count)}</td>
+                      <td>
+                        <RunRef run={c.latest.logged_by} />
+                      </td>
+                    </>
+                  ) : (
+                    <td colSpan={4} className="muted">
+                      no version
+                    </td>
+                  )}
                   <td title={formatDate(c.updated_at, true)}>{formatAgo(c.updated_at)}</td>
                 </tr>
               ))}

@@ -17,7 +17,7 @@ function HowToLink({ entity }: { entity: string }) {
   return (
     <>
       <p>
-        Open a model's version page (a project's <b>Artifacts</b>, then the version) and press <b>Link to registry…</b>, or link one over the API:
+        Open the page of a version of type <code>model</code> (a project's <b>Artifacts</b>, then the version) and press <b>Link to registry…</b>, or link one over the API:
       </p>
       <pre>{`curl -X POST ${window.location.origin}/api/v1/registry/${entity}/<model>/versions \\
   -H "Authorization: Bearer $LABBOOK_API_KEY" -H "Content-Type: application/json" \\
@@ -114,13 +114,14 @@ export function RegistryPage({ entity }: { entity: string }) {
                 <td>
                   <span className="aliases">
                     {Object.entries(m.aliases)
+                      .filter(([alias]) => alias !== "latest")
                       .sort(([a], [b]) => a.localeCompare(b))
                       .map(([alias, version]) => (
                         <Link key={alias} to={registryPath(entity, m.name)} className="alias" title={`${alias} → ${version}`}>
                           {alias} <span className="muted">→ {version}</span>
                         </Link>
                       ))}
-                    {!Object.keys(m.aliases).length && <span className="muted small">none</span>}
+                    {!Object.keys(m.aliases).some((a) => a !== "latest") && <span className="muted small">none</span>}
                   </span>
                 </td>
                 <td className="num">{formatInt(m.version_count)}</td>
@@ -198,7 +199,7 @@ export function ModelPage({ entity, model }: { entity: string; model: string }) 
                 <tr key={l.version}>
                   <td className="mono">{l.version}</td>
                   <td>
-                    <AliasEditor aliases={l.aliases} fixed={l.aliases.includes("latest") ? ["latest"] : []} editable={editable} onSave={save(l)} label={`aliases of ${m.name}:${l.version}`} />
+                    <AliasEditor aliases={l.aliases} editable={editable} onSave={save(l)} label={`aliases of ${m.name}:${l.version}`} />
                   </td>
                   <td>
                     <Link to={artifactsPath(a.entity, a.project, a.name, a.version)}>
