@@ -25,6 +25,12 @@ APP_ROUTES = [
     "/alice/digits/runs/abc123",
     "/alice/digits/compare?runs=a,b,c",
     "/alice/digits?filter=config.lr%3E0.1&sort=-summary.acc",
+    "/alice/digits/artifacts",
+    "/alice/digits/artifacts/mnist",
+    "/alice/digits/artifacts/mnist/v3?tab=lineage&depth=2",
+    "/registry",
+    "/registry/vision-lab",
+    "/registry/vision-lab/classifier",
 ]
 
 
@@ -52,7 +58,13 @@ def test_the_apps_urls_answer_index_html_with_its_headers(web: Server) -> None:
 
 def test_other_paths_fall_back_only_for_a_browser_asking_for_html(web: Server) -> None:
     html = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
-    for url in ("/alice/digits/runs/abc/files/x.txt", "/nowhere", "/a/b/c/d"):
+    for url in (
+        "/alice/digits/runs/abc/files/x.txt",
+        "/nowhere",
+        "/a/b/c/d",
+        "/alice/digits/artifacts/mnist/v3/files/x.txt",
+        "/registry/a/b/c",
+    ):
         assert is_index(web.client.get(url, headers=html)), url
         error(web.client.get(url, headers={"Accept": "application/json"}), 404, "not_found")
     error(web.client.get("/favicon.ico"), 404)  # not in the build, not an app URL

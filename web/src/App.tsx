@@ -2,16 +2,19 @@ import { createContext, lazy, Suspense, useCallback, useContext, useEffect, useS
 import { ApiError, call, setUnauthenticatedHandler, type ViewerOut } from "./api/client";
 import { Logo, Spinner } from "./components/common";
 import { applyTheme, currentTheme, useShortcuts, useTheme } from "./lib/hooks";
-import { Link, matchRoute, navigate, projectPath, useLocation, type Route } from "./lib/router";
+import { artifactsPath, isProjectRoute, Link, matchRoute, navigate, projectPath, registryPath, useLocation, type Route } from "./lib/router";
 import { LoginPage } from "./pages/Login";
 import { ProjectsPage } from "./pages/Projects";
 import { WorkspacePage } from "./pages/Workspace";
 
-// The run, compare and teams pages load on demand: the workspace (what opens first from a link
-// and what the benchmarks time) carries only its own code.
+// The run, compare, teams, artifact and registry pages load on demand: the workspace (what opens
+// first from a link and what the benchmarks time) carries only its own code.
 const RunPage = lazy(() => import("./pages/RunPage"));
 const ComparePage = lazy(() => import("./pages/Compare"));
 const TeamsPage = lazy(() => import("./pages/Teams"));
+const ArtifactsPage = lazy(() => import("./pages/Artifacts"));
+const ArtifactVersionPage = lazy(() => import("./pages/ArtifactVersion"));
+const RegistryPage = lazy(() => import("./pages/Registry"));
 
 interface ViewerState {
   viewer: ViewerOut | null; // null: anonymous (public projects only)
@@ -78,6 +81,9 @@ export function App() {
           <Link to="/" className={route.page === "projects" ? "active" : ""}>
             Projects
           </Link>
+          <Link to={registryPath(null)} className={route.page === "registry" || route.page === "model" ? "active" : ""}>
+            Registry
+          </Link>
           <Link to="/teams" className={route.page === "teams" ? "active" : ""}>
             Teams
           </Link>
@@ -105,6 +111,16 @@ function titleOf(r: Route): string {
       return `${r.run} · ${r.project} · labbook`;
     case "compare":
       return `compare · ${r.project} · labbook`;
+    case "artifacts":
+      return `artifacts · ${r.project} · labbook`;
+    case "collection":
+      return `${r.name} · ${r.project} · labbook`;
+    case "version":
+      return `${r.name}:${r.ref} · ${r.project} · labbook`;
+    case "registry":
+      return r.entity ? `registry · ${r.entity} · labbook` : "Registry · labbook";
+    case "model":
+      return `${r.model} · registry · labbook`;
     case "login":
       return "Log in · labbook";
     case "teams":
@@ -141,9 +157,10 @@ function ResolveEntity({ project, rest }: { project: string; rest: string }) {
 }
 
 function Page({ route, search }: { route: Route; search: string }) {
-  if ((route.page === "workspace" || route.page === "run" || route.page === "compare") && route.entity === "-") {
-    const rest = route.page === "run" ? `/runs/${encodeURIComponent(route.run)}` : route.page === "compare" ? "/compare" : "";
-    return <ResolveEntity project={route.project} rest={rest} />;
+  if (isProjectRoute(route) && route.entity === "-") {
+    // everything after /-/{project}, as the address has it
+    const rest = window.location.pathname.split("/").slice(3).join("/");
+    return <ResolveEntity project={route.project} rest={rest ? `/${rest}` : ""} />;
   }
   switch (route.page) {
     case "projects":
@@ -158,6 +175,16 @@ function Page({ route, search }: { route: Route; search: string }) {
       return <RunPage key={`${route.entity}/${route.project}/${route.run}`} entity={route.entity} project={route.project} run={route.run} />;
     case "compare":
       return <ComparePage entity={route.entity} project={route.project} />;
+    case "artifacts":
+      return <ArtifactsPage key={`${route.entity}/${route.project}`} entity={route.entity} project={route.project} />;
+    case "collection":
+      return <ArtifactsPage key={`${route.entity}/${route.project}/${route.name}`} entity={route.entity} project={route.project} name={route.name} />;
+    case "version":
+      return <ArtifactVersionPage key={`${route.entity}/${route.project}/${route.name}`} entity={route.entity} project={route.project} name={route.name} refName={route.ref} />;
+    case "registry":
+      return <RegistryPage key={route.entity ?? ""} entity={route.entity} />;
+    case "model":
+      return <RegistryPage key={`${route.entity}/${route.model}`} entity={route.entity} model={route.model} />;
     default:
       return (
         <div className="page">
@@ -171,7 +198,28 @@ function Page({ route, search }: { route: Route; search: string }) {
 }
 
 function Crumbs({ route }: { route: Route }) {
-  if (route.page !== "workspace" && route.page !== "run" && route.page !== "compare") return null;
+  if (route.page === "registry" || route.page === "model") {
+    return (
+      <div className="crumbs">
+        <span>/</span>
+        <Link to={registryPath(null)}>registry</Link>
+        {route.entity && (
+          <>
+            <span>/</span>
+            <Link to={registryPath(route.entity)}>{route.entity}</Link>
+          </>
+        )}
+        {route.page === "model" && (
+          <>
+            <span>/</span>
+            <span>{route.model}</span>
+          </>
+        )}
+      </div>
+    );
+  }
+  if (!isProjectRoute(route)) return null;
+  const artifact = route.page === "artifacts" || route.page === "collection" || route.page === "version";
   return (
     <div className="crumbs">
       <span>/</span>
@@ -188,6 +236,24 @@ function Crumbs({ route }: { route: Route }) {
         <>
           <span>/</span>
           <span>compare</span>
+        </>
+      )}
+      {artifact && (
+        <>
+          <span>/</span>
+          <Link to={artifactsPath(route.entity, route.project)}>artifacts</Link>
+        </>
+      )}
+      {(route.page === "collection" || route.page === "version") && (
+        <>
+          <span>/</span>
+          <Link to={artifactsPath(route.entity, route.project, route.name)}>{route.name}</Link>
+        </>
+      )}
+      {route.page === "version" && (
+        <>
+          <span>/</span>
+          <span className="mono">{route.ref}</span>
         </>
       )}
     </div>

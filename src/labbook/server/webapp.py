@@ -10,7 +10,8 @@ handler, the one Starlette calls when no route matched: every ``/api`` route kee
   ways that are hard to read.
 - Other files at the build's top level (``favicon.svg``, ``robots.txt``): revalidated each time.
 - The app's own URLs (``/``, ``/login``, ``/teams``, ``/{entity}/{project}``, ``.../runs/{id}``,
-  ``.../compare``) and any other GET that accepts HTML: ``index.html`` (the SPA fallback), with
+  ``.../compare``, ``.../artifacts[/{name}[/{ref}]]``, ``/registry[/{entity}[/{model}]]``) and
+  any other GET that accepts HTML: ``index.html`` (the SPA fallback), with
   ``no-cache`` so a new build is picked up on the next load. The app routes in the browser.
 - No build: a page (503) that says how to make one. 503 and not 200: the server cannot serve
   what the URL names, and a probe or a test looking at the status should see that; a person sees
@@ -71,8 +72,12 @@ HTML_HEADERS = {
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 
-_APP_ROUTE = re.compile(r"^/(?:login|teams|[^/]+/[^/]+(?:/compare|/runs/[^/]+)?)?/?$")
-"""The app's own URLs (brief item 9): ``index.html`` whatever the Accept header says."""
+_APP_ROUTE = re.compile(
+    r"^/(?:login|teams|registry(?:/[^/]+){0,2}"
+    r"|[^/]+/[^/]+(?:/compare|/runs/[^/]+|/artifacts(?:/[^/]+){0,2})?)?/?$"
+)
+"""The app's own URLs: ``index.html`` whatever the Accept header says (a script or ``curl``
+following a link the app printed gets the app, not a 404)."""
 
 _TYPES = {
     ".html": "text/html",

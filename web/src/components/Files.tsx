@@ -4,15 +4,13 @@
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { fileUrl, type FileOut } from "../api/client";
-import { previewFile } from "../api/dashboard";
 import { formatBytes, formatDate } from "../lib/format";
 import { logLines } from "../lib/logs";
-import { useAsync, useInterval } from "../lib/hooks";
+import { useInterval } from "../lib/hooks";
 import { setQuery, useQuery } from "../lib/router";
 import { Empty, ErrorBanner, Spinner } from "./common";
+import { FilePreviewBody } from "./Preview";
 
-const TEXT = /\.(txt|log|json|jsonl|ya?ml|py|md|csv|tsv|patch|diff|toml|cfg|ini|sh|js|ts|html|xml|r|ipynb|rst|out|err)$/i;
-const IMAGE = /\.(png|jpe?g|gif|webp|bmp|svg)$/i;
 export const LOG_FILE = "output.log";
 const LOG_MAX = 8 << 20;
 
@@ -70,9 +68,6 @@ export function FilesTab({ entity, project, run, files, error }: { entity: strin
 
 function FilePreview({ entity, project, run, file }: { entity: string; project: string; run: string; file: FileOut }) {
   const url = fileUrl(entity, project, run, file.path);
-  const isText = TEXT.test(file.path) || !/\.[^/]+$/.test(file.path);
-  const isImage = IMAGE.test(file.path);
-  const text = useAsync(async (signal) => (isText ? previewFile(url, signal) : null), [url, isText]);
   return (
     <div>
       <div className="row" style={{ marginBottom: 6 }}>
@@ -85,24 +80,7 @@ function FilePreview({ entity, project, run, file }: { entity: string; project: 
           Download
         </a>
       </div>
-      {isImage ? (
-        <div className="preview">
-          <img src={url} alt={file.path} />
-        </div>
-      ) : isText ? (
-        text.error ? (
-          <ErrorBanner error={text.error} />
-        ) : !text.data ? (
-          <Spinner />
-        ) : (
-          <>
-            <pre className="preview">{text.data.text}</pre>
-            {text.data.truncated && <p className="muted small">The first 64 KiB of {formatBytes(file.size)}: download the file for the rest.</p>}
-          </>
-        )
-      ) : (
-        <p className="muted">No preview for this kind of file; download it.</p>
-      )}
+      <FilePreviewBody url={url} path={file.path} size={file.size} />
     </div>
   );
 }

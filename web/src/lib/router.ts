@@ -1,4 +1,4 @@
-// A small router over the History API: the app has six pages and keeps its view state in the
+// A small router over the History API: the app has a dozen pages and keeps its view state in the
 // query string, so a dependency for routing would cost more bytes than it saves.
 
 import { createElement, useMemo, useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from "react";
@@ -10,7 +10,19 @@ export type Route =
   | { page: "workspace"; entity: string; project: string }
   | { page: "run"; entity: string; project: string; run: string }
   | { page: "compare"; entity: string; project: string }
+  | { page: "artifacts"; entity: string; project: string }
+  | { page: "collection"; entity: string; project: string; name: string }
+  | { page: "version"; entity: string; project: string; name: string; ref: string }
+  | { page: "registry"; entity: string | null }
+  | { page: "model"; entity: string; model: string }
   | { page: "notfound" };
+
+/** The pages that belong to a project (`/{entity}/{project}/...`). */
+export type ProjectRoute = Extract<Route, { entity: string; project: string }>;
+
+export function isProjectRoute(r: Route): r is ProjectRoute {
+  return "project" in r;
+}
 
 export function matchRoute(pathname: string): Route {
   const parts = pathname
@@ -26,9 +38,21 @@ export function matchRoute(pathname: string): Route {
   if (parts.length === 0) return { page: "projects" };
   if (parts.length === 1 && parts[0] === "login") return { page: "login" };
   if (parts.length === 1 && parts[0] === "teams") return { page: "teams" };
+  // `registry` comes before the entity/project pages: an entity named so keeps its workspace
+  // only under other names (GET /registry/{e} is the registry's).
+  if (parts[0] === "registry" && parts.length <= 3) {
+    if (parts.length === 1) return { page: "registry", entity: null };
+    if (parts.length === 2) return { page: "registry", entity: parts[1] };
+    return { page: "model", entity: parts[1], model: parts[2] };
+  }
   if (parts.length === 2) return { page: "workspace", entity: parts[0], project: parts[1] };
   if (parts.length === 3 && parts[2] === "compare") return { page: "compare", entity: parts[0], project: parts[1] };
   if (parts.length === 4 && parts[2] === "runs") return { page: "run", entity: parts[0], project: parts[1], run: parts[3] };
+  if (parts[2] === "artifacts") {
+    if (parts.length === 3) return { page: "artifacts", entity: parts[0], project: parts[1] };
+    if (parts.length === 4) return { page: "collection", entity: parts[0], project: parts[1], name: parts[3] };
+    if (parts.length === 5) return { page: "version", entity: parts[0], project: parts[1], name: parts[3], ref: parts[4] };
+  }
   return { page: "notfound" };
 }
 
@@ -92,6 +116,20 @@ export function runPath(entity: string, project: string, run: string): string {
 
 export function comparePath(entity: string, project: string, runs: string[]): string {
   return `${projectPath(entity, project)}/compare?runs=${runs.map(encodeURIComponent).join(",")}`;
+}
+
+export function artifactsPath(entity: string, project: string, name?: string, ref?: string): string {
+  let p = `${projectPath(entity, project)}/artifacts`;
+  if (name !== undefined) p += `/${encodeURIComponent(name)}`;
+  if (name !== undefined && ref !== undefined) p += `/${encodeURIComponent(ref)}`;
+  return p;
+}
+
+export function registryPath(entity?: string | null, model?: string): string {
+  let p = "/registry";
+  if (entity) p += `/${encodeURIComponent(entity)}`;
+  if (entity && model !== undefined) p += `/${encodeURIComponent(model)}`;
+  return p;
 }
 
 /** An `<a>` that navigates in-app on a plain click (new tab, middle click and the rest still work). */

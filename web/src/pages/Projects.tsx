@@ -3,7 +3,7 @@ import { useViewer } from "../App";
 import { Empty, ErrorBanner, GetStarted, Spinner } from "../components/common";
 import { formatAgo, formatDate, formatInt } from "../lib/format";
 import { useAsync } from "../lib/hooks";
-import { Link, projectPath } from "../lib/router";
+import { Link, projectPath, registryPath } from "../lib/router";
 
 async function allProjects(signal: AbortSignal): Promise<ProjectOut[]> {
   const out: ProjectOut[] = [];
@@ -25,7 +25,11 @@ export function ProjectsPage() {
   const projects = useAsync(allProjects, [viewer?.name]);
   return (
     <div className="page">
-      <h1>Projects</h1>
+      <div className="row" style={{ marginBottom: 12 }}>
+        <h1 style={{ margin: 0 }}>Projects</h1>
+        <span className="grow" />
+        <Link to={registryPath(viewer?.name)}>Model registry →</Link>
+      </div>
       {projects.error && <ErrorBanner error={projects.error} onRetry={projects.reload} />}
       {!projects.data && !projects.error && <Spinner />}
       {projects.data && projects.data.length === 0 && (

@@ -1,5 +1,5 @@
-// One run: overview (config, summary, metadata, git), charts, system metrics, logs, files and the
-// panels of what it logged (tables, images, histograms, plots).
+// One run: overview (config, summary, metadata, git), charts, system metrics, logs, files, the
+// panels of what it logged (tables, images, histograms, plots), its artifacts and lineage.
 
 import { useMemo, useState } from "react";
 import { ApiError, call, fileUrl, fillPath, send, type FileOut, type MetricOut, type RunOut } from "../api/client";
@@ -7,7 +7,9 @@ import { ChartToolbar } from "../components/ChartToolbar";
 import { Charts, type RunMeta } from "../components/Charts";
 import { Empty, ErrorBanner, Modal, Spinner, StateBadge } from "../components/common";
 import { FilesTab, LogsTab } from "../components/Files";
+import { LineageView } from "../components/Lineage";
 import { MediaTab } from "../components/Media";
+import { RunArtifactsTab } from "../components/RunArtifacts";
 import { mediaKind } from "../lib/media";
 import { runColors } from "../lib/colors";
 import { flatten, runtimeOf } from "../lib/runs";
@@ -16,7 +18,7 @@ import { useAsync, useInterval, useTheme } from "../lib/hooks";
 import { Link, navigate, parseZoom, projectPath, runPath, setQuery, setZoomParam, useQuery } from "../lib/router";
 import { parseXAxis } from "../lib/series";
 
-const TABS = ["overview", "charts", "system", "logs", "files", "media"] as const;
+const TABS = ["overview", "charts", "system", "logs", "files", "media", "artifacts", "lineage"] as const;
 type Tab = (typeof TABS)[number];
 
 export default function RunPage({ entity, project, run }: { entity: string; project: string; run: string }) {
@@ -87,6 +89,8 @@ export default function RunPage({ entity, project, run }: { entity: string; proj
       {tab === "logs" && <LogsTab entity={entity} project={project} run={run} files={files.data} live={running} />}
       {tab === "files" && <FilesTab entity={entity} project={project} run={run} files={files.data} error={files.error} />}
       {tab === "media" && <MediaTab entity={entity} project={project} run={run} metrics={metrics.data} />}
+      {tab === "artifacts" && <RunArtifactsTab entity={entity} project={project} run={run} />}
+      {tab === "lineage" && <LineageView root={{ kind: "run", entity, project, run }} />}
     </div>
   );
 }

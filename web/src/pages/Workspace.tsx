@@ -15,7 +15,7 @@ import { BASE_FIELDS, colsParam, COUNTERS, defaultColumns, parseCols } from "../
 import { parseFilter } from "../lib/filter";
 import { formatInt } from "../lib/format";
 import { useAsync, useInterval, useShortcuts, useTheme } from "../lib/hooks";
-import { comparePath, navigate, parseZoom, runPath, setQuery, setZoomParam, useQuery } from "../lib/router";
+import { artifactsPath, comparePath, Link, navigate, parseZoom, runPath, setQuery, setZoomParam, useQuery } from "../lib/router";
 import { parseXAxis } from "../lib/series";
 
 const Analysis = lazy(() => import("../components/Analysis"));
@@ -342,6 +342,9 @@ export function WorkspacePage({ entity, project }: { entity: string; project: st
         <button className="danger" disabled={sel.length < 1} onClick={() => setConfirmDelete(true)} title="delete the selected runs (Delete)">
           Delete{sel.length ? ` ${sel.length}` : ""}
         </button>
+        <Link className="btn" to={artifactsPath(entity, project)} title="the project's datasets, models and other artifacts">
+          Artifacts
+        </Link>
         <div className="chart-toolbar" style={{ padding: 0 }}>
           <span className="seg" role="group" aria-label="layout">
             {(["table", "split", "charts"] as const).map((v) => (
