@@ -214,18 +214,24 @@ def test_demo_logs_the_digits_experiment_and_prints_it() -> None:
     out = CliRunner().invoke(cli, ["demo", "--epochs", "1", "--no-ui"], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
     with Api() as api:
-        runs = list(api.runs("digits"))
+        every = list(api.runs("digits"))
+        assert all(r.state == "finished" for r in every)
+        runs = [r for r in every if r.job_type == "train"]
         assert len(runs) == 5
-        assert all(r.state == "finished" for r in runs)
+        (evaluation,) = [r for r in every if r.job_type == "evaluate"]
+        assert [a.type for a in evaluation.used_artifacts()] == ["predictions"]
+        kinds = {a.type: a for a in api.artifacts("digits")}
+        assert set(kinds) == {"dataset", "model", "predictions"}
+        assert len(kinds["dataset"].used_by()) == 5  # one version of the data for every run
         cfgs = [r.config for r in runs]
         assert {c["batch_size"] for c in cfgs} == {32, 64}
         assert {c["filters"] for c in cfgs} == {16, 32}
         assert {c["optimizer"] for c in cfgs} == {"adam", "sgd"}
         assert {c["activation"] for c in cfgs} == {"relu", "tanh"}
         assert all(0.0 <= r.summary["val_accuracy"] <= 1.0 for r in runs)
-    assert "Logged 5 runs" in out.output
+    assert "Logged 6 runs" in out.output
     # The compact table: a line per run with what differs and the main metrics.
-    table = out.output.split("Logged 5 runs:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    table = out.output.split("Logged 6 runs:\n", 1)[1].split("\n\n", 1)[0].splitlines()
     header = table[1].split()
     for key in ("batch_size", "filters", "optimizer", "learning_rate", "activation"):
         assert key in header, header

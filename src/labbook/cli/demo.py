@@ -98,9 +98,31 @@ def train(config: dict[str, Any], settings: Settings | None = None, seed: int = 
             }
         )
     run.summary["best_val_accuracy"] = best
+    _log_artifacts(run, (w1, b1, w2, b2), xva, yva, forward(xva)[1])
     path = run.path
     run.finish()
     return path
+
+
+def _log_artifacts(
+    run: Any, weights: tuple[np.ndarray, ...], x: np.ndarray, y: np.ndarray, probs: np.ndarray
+) -> None:
+    """The trained weights as versions of one ``model`` artifact and the validation
+    predictions with their ground truth as a ``predictions`` artifact, as the digits example
+    logs them (the dashboard's artifact pages and lineage then have something to show)."""
+    where = Path(run.dir)
+    with open(where / "weights.npz", "wb") as f:
+        w1, b1, w2, b2 = weights
+        np.savez(f, w1=w1, b1=b1, w2=w2, b2=b2)
+    model = labbook.Artifact("spirals-mlp", type="model", metadata=dict(run.config))
+    model.add_file(str(where / "weights.npz"))
+    run.log_artifact(model, aliases=[run.name])
+    preds = labbook.Artifact("spirals-predictions", type="predictions")
+    with preds.new_file("predictions.csv") as out:
+        out.write("x0,x1,truth,prediction,confidence\n")
+        for (a, b), t, p in zip(x.tolist(), y.tolist(), probs.tolist(), strict=True):
+            out.write(f"{a:.5f},{b:.5f},{t},{int(np.argmax(p))},{max(p):.5f}\n")
+    run.log_artifact(preds)
 
 
 def run_spirals(
@@ -139,9 +161,13 @@ def keras_available() -> bool:
 
 
 def run_digits(settings: Settings | None, epochs: int) -> list[str]:
+    """The digits variants, then the evaluation of the last one's predictions artifact: the
+    lineage dataset -> training runs -> models and predictions -> evaluation run."""
     os.environ.setdefault("KERAS_BACKEND", "torch")
     example = load_example("digits_cnn_keras")
-    return [
+    paths = [
         example.main(["--epochs", str(epochs), *variant], settings=settings)
         for variant in DIGITS_VARIANTS
     ]
+    evaluate = load_example("evaluate_predictions")
+    return [*paths, evaluate.main(["--project", DIGITS_PROJECT], settings=settings)]
