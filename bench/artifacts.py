@@ -41,10 +41,11 @@ Why a process per case: peak RSS is a property of a process, and a process that 
 uploaded a gigabyte keeps its high-water mark. Each case is a fresh ``python _artifact_cases.py``
 that reports its own ``ru_maxrss`` plus its helpers' (see that module). A child's ``ru_maxrss``
 starts from this parent's high-water mark (Linux carries it over at exec), so this parent imports
-nothing heavy (no boto3, no labbook): its own peak, printed under the table, is a floor. Each repetition gets
-fresh stores (a new ``LABBOOK_DIR``, a new bucket prefix, a new server), so a later upload is not
-a no-op of content already stored, and each case gets a fresh ``HOME`` per repetition (no login
-or cache from the developer's account); uploads run before their downloads.
+nothing heavy (no boto3, no labbook): its own peak, printed under the table, is a floor.
+
+Each repetition gets fresh stores (a new ``LABBOOK_DIR``, a new bucket prefix, a new server), so
+a later upload is not a no-op of content already stored, and each tool a fresh ``HOME`` per
+repetition (no login or cache from the developer's account); uploads run before their downloads.
 
 MB is 10^6 bytes (rates and RSS alike), so 200 MB is a slightly stricter bound than 200 MiB.
 
@@ -399,6 +400,8 @@ def labbook_group(
     bench: Bench, backend: str, rep_dir: Path, env: dict[str, str], endpoint: str | None
 ) -> None:
     """Upload, download and cached download through labbook, on fresh stores."""
+    if bench.row("upload", "labbook", backend).error:  # failed in an earlier repetition
+        return
     work = rep_dir / f"labbook-{backend}"
     work.mkdir()
     env = case_env(env, work)
@@ -454,6 +457,8 @@ def wandb_group(bench: Bench, rep_dir: Path, env: dict[str, str]) -> None:
 def mlflow_group(
     bench: Bench, backend: str, rep_dir: Path, env: dict[str, str], endpoint: str | None
 ) -> None:
+    if bench.row("upload", "mlflow", backend).error:  # failed in an earlier repetition
+        return
     work = rep_dir / f"mlflow-{backend}"
     work.mkdir()
     env = case_env(env, work) | {
