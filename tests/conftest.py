@@ -38,6 +38,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     monkeypatch.setenv("LABBOOK_DIR", str(tmp_path / "data"))
     # Never a developer's `labbook login`: that would send every test's runs to their server.
     monkeypatch.setenv("LABBOOK_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("LABBOOK_CACHE_DIR", str(tmp_path / "cache"))  # artifact downloads
     monkeypatch.setenv("LABBOOK_CAPTURE_REQUIREMENTS", "false")
     monkeypatch.chdir(tmp_path)
     yield

@@ -16,8 +16,10 @@ SRC = Path(labbook.__file__).parent
 LAYERS: list[set[str]] = [
     {"errors"},
     {"records", "settings", "limits", "metrics"},
+    {"manifests", "data"},  # artifact entries and digests; what a run logs (values, media)
     {"store", "blobs"},
     {"client"},
+    {"artifacts"},  # the SDK's artifacts over the Store or the HTTP client; used by sdk/ and api/
     {"sdk", "server", "api"},
     {"plot"},  # chart objects built on the SDK's Table
     {"integrations"},

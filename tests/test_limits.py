@@ -17,7 +17,7 @@ def test_one_record_always_fits_one_request_body() -> None:
 
 
 def test_logs_size_bound_sends_every_row_with_too_many_keys_to_the_exact_check() -> None:
-    from labbook.sdk.values import ROW_KEY_BYTES
+    from labbook.data.values import ROW_KEY_BYTES
 
     assert limits.MAX_ROW_KEYS * ROW_KEY_BYTES > limits.MAX_RECORD_BYTES
     assert ROW_KEY_BYTES >= 4 * limits.MAX_KEY_CHARS + 3 + 9  # UTF-8, str header, float

@@ -10,6 +10,10 @@ import labbook
 
 PUBLIC = {
     "Api",
+    "Artifact",
+    "log_artifact",
+    "use_artifact",
+    "link_model",
     "Config",
     "ConfigValueChangeError",
     "Histogram",

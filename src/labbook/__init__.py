@@ -22,10 +22,11 @@ from labbook.errors import (
 if TYPE_CHECKING:
     from labbook import plot
     from labbook.api import Api
+    from labbook.artifacts import Artifact
     from labbook.client.credentials import login
+    from labbook.data.media import Histogram, Image, Table
     from labbook.integrations.torch import unwatch, watch
     from labbook.sdk.config import Config
-    from labbook.sdk.media import Histogram, Image, Table
     from labbook.sdk.run import Run
     from labbook.sdk.session import init
     from labbook.settings import Settings
@@ -34,6 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Api",
+    "Artifact",
     "Config",
     "ConfigValueChangeError",
     "Histogram",
@@ -51,13 +53,16 @@ __all__ = [
     "finish",
     "init",
     "join",
+    "link_model",
     "log",
+    "log_artifact",
     "login",
     "plot",
     "run",
     "save",
     "summary",
     "unwatch",
+    "use_artifact",
     "watch",
 ]
 
@@ -94,6 +99,28 @@ def save(glob_str: str, base_path: str | None = None, policy: str = "live") -> l
     return list(_require_run().save(glob_str, base_path=base_path, policy=policy))
 
 
+def log_artifact(
+    artifact_or_path: Any,
+    name: str | None = None,
+    type: str | None = None,
+    aliases: list[str] | None = None,
+) -> Any:
+    """Log an artifact as the active run's output (see :meth:`Run.log_artifact`)."""
+    return _require_run().log_artifact(artifact_or_path, name=name, type=type, aliases=aliases)
+
+
+def use_artifact(
+    artifact_or_name: Any, type: str | None = None, aliases: list[str] | None = None
+) -> Any:
+    """An artifact version, recorded as the active run's input (see :meth:`Run.use_artifact`)."""
+    return _require_run().use_artifact(artifact_or_name, type=type, aliases=aliases)
+
+
+def link_model(artifact: Any, registered_model_name: str, aliases: list[str] | None = None) -> Any:
+    """Link a model artifact into the registry (see :meth:`Run.link_model`)."""
+    return _require_run().link_model(artifact, registered_model_name, aliases=aliases)
+
+
 def define_metric(name: str, **kwargs: Any) -> Any:
     """Define a metric of the active run (see :meth:`Run.define_metric`)."""
     return _require_run().define_metric(name, **kwargs)
@@ -105,13 +132,14 @@ _LAZY_SUBMODULES = frozenset({"integrations", "keras", "sklearn", "plot"})
 # ``import labbook`` and ``labbook --version`` cost milliseconds, not a second; ``init`` pays once.
 _LAZY_NAMES = {
     "Api": "labbook.api",
+    "Artifact": "labbook.artifacts",
     "Config": "labbook.sdk.config",
-    "Histogram": "labbook.sdk.media",
-    "Image": "labbook.sdk.media",
+    "Histogram": "labbook.data.media",
+    "Image": "labbook.data.media",
     "Run": "labbook.sdk.run",
     "Settings": "labbook.settings",
     "Summary": "labbook.sdk.summary",
-    "Table": "labbook.sdk.media",
+    "Table": "labbook.data.media",
     "init": "labbook.sdk.session",
     "login": "labbook.client.credentials",
     "unwatch": "labbook.integrations.torch",

@@ -18,8 +18,12 @@ class LabbookError(Exception):
         super().__init__(message or self.__class__.__doc__ or self.code)
         self.message = message or (self.__class__.__doc__ or self.code).strip()
 
-    def to_dict(self) -> dict[str, dict[str, str]]:
-        return {"error": {"code": self.code, "message": self.message}}
+    def details(self) -> dict[str, object]:
+        """Fields the wire error carries besides code and message (none by default)."""
+        return {}
+
+    def to_dict(self) -> dict[str, dict[str, object]]:
+        return {"error": {"code": self.code, "message": self.message, **self.details()}}
 
 
 class UsageError(LabbookError, ValueError):
@@ -78,6 +82,26 @@ class ConflictError(LabbookError):
 
     code = "conflict"
     status = 409
+
+
+class BlobsMissing(ConflictError):
+    """An artifact version names blobs the store does not hold yet; upload them, then commit."""
+
+    code = "blobs_missing"
+
+    def __init__(self, message: str = "", missing: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.missing = list(missing or [])
+
+    def details(self) -> dict[str, object]:
+        return {"missing": self.missing}
+
+
+class ChecksumMismatch(LabbookError):
+    """Bytes read back do not hash to what the manifest says: a corrupt or changed file."""
+
+    code = "checksum_mismatch"
+    status = 422
 
 
 class JournalError(LabbookError):

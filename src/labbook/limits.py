@@ -17,6 +17,8 @@ import re
 from functools import cache
 from typing import Any
 
+from labbook.errors import ValidationError
+
 MiB = 1024 * 1024
 
 MAX_KEY_CHARS = 512
@@ -178,3 +180,23 @@ def nested_problem(value: Any, depth: int = 1) -> tuple[str, str] | None:
                 if found is not None:
                     return f"[{i}]{found[0]}", found[1]
     return None
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def normalize_path(path: str) -> str:
+    """A run or artifact file path as stored: relative, ``/``-separated, no ``..``; else 422."""
+    if not path or "\x00" in path or "\\" in path:
+        raise ValidationError("invalid file path: empty, or contains NUL or a backslash")
+    if path.startswith("/") or _DRIVE.match(path):
+        raise ValidationError("invalid file path: must be relative")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if not parts or any(p == ".." for p in parts):
+        raise ValidationError("invalid file path: '..' is not allowed")
+    if any(ord(c) < 32 for c in path):
+        raise ValidationError("invalid file path: contains a control character")
+    clean = "/".join(parts)
+    if len(clean) > MAX_PATH_CHARS:
+        raise ValidationError(f"invalid file path: longer than {MAX_PATH_CHARS} characters")
+    return clean

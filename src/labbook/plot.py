@@ -1,6 +1,6 @@
 """Charts to log, like ``wandb.plot``: ``labbook.log({"roc": labbook.plot.roc_curve(y, p)})``.
 
-Every function returns a :class:`~labbook.sdk.media.Plot`: a :class:`~labbook.Table` of the points,
+Every function returns a :class:`~labbook.data.media.Plot`: a :class:`~labbook.Table` of the points,
 a chart kind and the columns it draws. Logged, the table is stored as a JSON file and the history
 row holds a reference to it; in a notebook, ``.to_pandas()`` gives the points and
 ``.to_matplotlib()`` draws them.
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from labbook import metrics
-from labbook.sdk.media import Plot, Table, columns_table
+from labbook.data.media import Plot, Table, columns_table
 
 __all__ = [
     "Plot",

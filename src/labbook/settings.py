@@ -39,6 +39,11 @@ def _config_home() -> Path:
     return Path(xdg) if xdg else Path.home() / ".config"
 
 
+def _cache_home() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg) if xdg else Path.home() / ".cache"
+
+
 # ----- parsers: (what the value came from, the value) -> the field's value ------------------------
 
 
@@ -148,6 +153,9 @@ class Settings:
     """API key for the server; overrides the key stored by ``labbook login``."""
     config_dir: Path = _f(_path, factory=lambda: _config_home() / "labbook")
     """Where ``labbook login`` keeps ``credentials.json`` (``$XDG_CONFIG_HOME/labbook``)."""
+    cache_dir: Path = _f(_path, factory=lambda: _cache_home() / "labbook")
+    """Where downloaded artifact files are kept by their SHA-256 (``$XDG_CACHE_HOME/labbook``),
+    so a file any artifact shares is fetched once; ``labbook artifact cache cleanup`` bounds it."""
     http_timeout: float = _f(_float, 30.0)
     """Seconds one HTTP request to the server may take (connecting: at most 10)."""
     http_retry_seconds: float = _f(_float, 10.0)

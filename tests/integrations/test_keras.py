@@ -16,8 +16,8 @@ sklearn_datasets = pytest.importorskip("sklearn.datasets")
 import labbook  # noqa: E402
 from labbook import Api, Settings, metrics  # noqa: E402
 from labbook.blobs import open_blobstore  # noqa: E402
+from labbook.data.media import Plot  # noqa: E402
 from labbook.keras import BEST_MODEL, Callback  # noqa: E402
-from labbook.sdk.media import Plot  # noqa: E402
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

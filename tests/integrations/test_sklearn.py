@@ -95,7 +95,7 @@ def test_wandb_sklearn_plot_calls_log_the_charts(tmp_path: Path) -> None:
     """``wandb.sklearn.plot_*`` under ``import labbook as wandb``: each logs its chart."""
     import labbook as wandb
     from labbook import metrics
-    from labbook.sdk.media import Plot
+    from labbook.data.media import Plot
 
     x, y = load_breast_cancer(return_X_y=True)
     model = LogisticRegression(max_iter=5000).fit(x[:400], y[:400])

@@ -12,7 +12,7 @@ from sklearn import metrics as skm
 import labbook
 from labbook import Api, Settings, Table, metrics
 from labbook.blobs import open_blobstore
-from labbook.sdk.media import Plot
+from labbook.data.media import Plot
 
 matplotlib.use("Agg")
 

@@ -10,7 +10,7 @@ import pytest
 from lbserver import Server, error
 
 from labbook.errors import ValidationError
-from labbook.server.wire import normalize_path
+from labbook.limits import normalize_path
 
 RUN = "/projects/alice/digits/runs/r1"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from labbook.blobs._base import BlobStore, sha256_file
+from labbook.blobs._base import BlobStore, check_sha256, sha256_file
 from labbook.blobs._file import FileBlobStore
 from labbook.blobs._s3 import S3BlobStore  # imports boto3 only when a store is opened
 from labbook.errors import UsageError
@@ -41,4 +41,11 @@ def open_blobstore(uri: str, settings: Settings | None = None) -> BlobStore:
     )
 
 
-__all__ = ["BlobStore", "FileBlobStore", "S3BlobStore", "open_blobstore", "sha256_file"]
+__all__ = [
+    "BlobStore",
+    "FileBlobStore",
+    "S3BlobStore",
+    "check_sha256",
+    "open_blobstore",
+    "sha256_file",
+]

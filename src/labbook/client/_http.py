@@ -26,6 +26,7 @@ import msgspec
 
 from labbook.errors import (
     AuthenticationError,
+    BlobsMissing,
     LabbookError,
     NotFoundError,
     PayloadTooLarge,
@@ -142,6 +143,9 @@ def _error_from(resp: httpx.Response, base_url: str) -> LabbookError:
     except TypeError:
         err = LabbookError(message)
     err.status = resp.status_code  # what this server said, whatever the class's default
+    if isinstance(err, BlobsMissing) and isinstance(body, dict):
+        missing = body["error"].get("missing")
+        err.missing = [str(m) for m in missing] if isinstance(missing, list) else []
     if isinstance(err, RateLimited):
         ra = parse_retry_after(resp.headers.get("retry-after"))
         if ra is not None:

@@ -43,9 +43,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without keras in
     ) from exc
 
 from labbook import metrics
+from labbook.data.media import Histogram, Image
 from labbook.errors import UsageError
 from labbook.integrations.torch import _hist
-from labbook.sdk.media import Histogram, Image
 from labbook.sdk.session import active_run
 
 BEST_MODEL = "model-best.keras"

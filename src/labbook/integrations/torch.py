@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from labbook.data.media import Histogram
 from labbook.errors import UsageError
-from labbook.sdk.media import Histogram
 from labbook.sdk.session import active_run
 
 BINS = 64

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from labbook import records
 from labbook.client.credentials import server_settings, stored_user
+from labbook.data.values import plain
 from labbook.errors import (
     AuthenticationError,
     LabbookError,
@@ -44,7 +45,6 @@ from labbook.sdk.names import run_id as new_run_id
 from labbook.sdk.names import run_name
 from labbook.sdk.run import Run
 from labbook.sdk.sender import Sender
-from labbook.sdk.values import plain
 from labbook.settings import Settings, local_entity
 from labbook.store.peek import count_runs
 

@@ -20,19 +20,20 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from labbook import limits, records
-from labbook.errors import UsageError
-from labbook.limits import MAX_RECORD_BYTES
-from labbook.sdk.config import Config
-from labbook.sdk.journal import JournalWriter, RunDir, release_lock
-from labbook.sdk.sender import Sender
-from labbook.sdk.summary import Summary
-from labbook.sdk.values import (
+from labbook.data.values import (
     ROW_KEY_BYTES,
     check_row_size,
     check_text,
     clean_mapping,
     flatten_into,
 )
+from labbook.errors import UsageError
+from labbook.limits import MAX_RECORD_BYTES
+from labbook.sdk.config import Config
+from labbook.sdk.journal import JournalWriter, RunDir, release_lock
+from labbook.sdk.run_artifacts import RunArtifactsMixin
+from labbook.sdk.sender import Sender
+from labbook.sdk.summary import Summary
 from labbook.settings import Settings
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def _skipped_code_dir(path: Path) -> bool:
     )
 
 
-class Run:
+class Run(RunArtifactsMixin):
     """One tracked run. Created by :func:`labbook.init`, never directly."""
 
     def __init__(
@@ -111,6 +112,7 @@ class Run:
         self._finished = False
         self._finish_lock = threading.Lock()
         self._resumed = resumed
+        self._artifacts_init()
 
     # ----- identity ----------------------------------------------------------------------------
     @property
@@ -579,6 +581,7 @@ class Run:
                     f"Upload it with:\n  labbook sync {self._run_dir.path}",
                     file=sys.__stderr__,
                 )
+        self._finish_artifacts()
         release_lock(self._lock_fd)
         self._lock_fd = None
         if self._on_finish is not None:

@@ -14,12 +14,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from labbook.data.values import check_text, clean_mapping
 from labbook.errors import UsageError
 from labbook.limits import MAX_TEXT_CHARS
 from labbook.sdk.config import Config, config_input
 from labbook.sdk.launch import check_name, start_run
 from labbook.sdk.run import Run
-from labbook.sdk.values import check_text, clean_mapping
 from labbook.settings import Settings
 
 

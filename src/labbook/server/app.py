@@ -26,12 +26,14 @@ from labbook.errors import LabbookError, RangeNotSatisfiable, RateLimited, Usage
 from labbook.server import webapp
 from labbook.server.auth import AuthMode, LoginLimiter
 from labbook.server.routes import (
+    artifacts,
     envelopes,
     files,
     history,
     keys,
     projects,
     records,
+    registry,
     runs,
     session,
     table,
@@ -82,10 +84,15 @@ def local_user_name(settings: Settings) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", name)[:128] or "local"
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    return LabbookJSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
-    )
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    details: dict[str, object] | None = None,
+) -> Response:
+    body = {"error": {"code": code, "message": message, **(details or {})}}
+    return LabbookJSONResponse(body, status_code=status, headers=headers)
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -96,7 +103,7 @@ def _install_handlers(app: FastAPI) -> None:
             headers = {"Content-Range": f"bytes */{exc.size}"}
         if exc.status >= 500:
             log.error("server error: %s", exc.message, exc_info=exc)
-        return _error(exc.status, exc.code, exc.message, headers)
+        return _error(exc.status, exc.code, exc.message, headers, exc.details())
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> Response:
@@ -179,6 +186,8 @@ def create_app(settings: Settings) -> FastAPI:
         history,
         envelopes,
         files,
+        artifacts,
+        registry,
     ):
         app.include_router(module.router, prefix=API)
     webapp.install(app, settings)  # every other path: the dashboard

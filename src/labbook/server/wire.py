@@ -18,11 +18,10 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from labbook.errors import PayloadTooLarge, UsageError, ValidationError
-from labbook.limits import MAX_NAME_CHARS, MAX_PATH_CHARS
+from labbook.limits import MAX_NAME_CHARS
 
 MSGPACK = "application/msgpack"
 NAME_RE = re.compile(rf"^[A-Za-z0-9_.-]{{1,{MAX_NAME_CHARS}}}$")
-_DRIVE = re.compile(r"^[A-Za-z]:")
 
 _json = msgspec.json.Encoder()
 _msgpack = msgspec.msgpack.Encoder()
@@ -157,23 +156,6 @@ def check_name(kind: str, value: str) -> str:
     if not NAME_RE.match(value) or value in (".", ".."):
         raise ValidationError(f"invalid {kind} name: use 1-{MAX_NAME_CHARS} of A-Z a-z 0-9 _ . -")
     return value
-
-
-def normalize_path(path: str) -> str:
-    """A run file path as stored: relative, ``/``-separated, no ``..``; else 422."""
-    if not path or "\x00" in path or "\\" in path:
-        raise ValidationError("invalid file path: empty, or contains NUL or a backslash")
-    if path.startswith("/") or _DRIVE.match(path):
-        raise ValidationError("invalid file path: must be relative")
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    if not parts or any(p == ".." for p in parts):
-        raise ValidationError("invalid file path: '..' is not allowed")
-    if any(ord(c) < 32 for c in path):
-        raise ValidationError("invalid file path: contains a control character")
-    clean = "/".join(parts)
-    if len(clean) > MAX_PATH_CHARS:
-        raise ValidationError(f"invalid file path: longer than {MAX_PATH_CHARS} characters")
-    return clean
 
 
 # ------------------------------------------------------------------------------ query parameters

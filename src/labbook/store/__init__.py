@@ -15,17 +15,29 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from labbook.store.models import (
+        CollectionInfo,
         Envelope,
         FileInfo,
         KeySeries,
+        LineageGraph,
+        LinkInfo,
         MetricKeyInfo,
         ProjectInfo,
+        RegisteredModelInfo,
         RunInfo,
+        RunLink,
         RunRef,
+        VersionInfo,
     )
     from labbook.store.store import Store
 
 _WHERE = {
+    "CollectionInfo": "models",
+    "LineageGraph": "models",
+    "LinkInfo": "models",
+    "RegisteredModelInfo": "models",
+    "RunLink": "models",
+    "VersionInfo": "models",
     "Envelope": "models",
     "FileInfo": "models",
     "KeySeries": "models",
@@ -37,14 +49,20 @@ _WHERE = {
 }
 
 __all__ = [
+    "CollectionInfo",
     "Envelope",
     "FileInfo",
     "KeySeries",
+    "LineageGraph",
+    "LinkInfo",
     "MetricKeyInfo",
     "ProjectInfo",
+    "RegisteredModelInfo",
     "RunInfo",
+    "RunLink",
     "RunRef",
     "Store",
+    "VersionInfo",
 ]
 
 

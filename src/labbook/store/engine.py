@@ -334,7 +334,7 @@ def _version_table() -> Table:
     )
 
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 """The newest revision in ``migrations/versions``; a test holds it equal to Alembic's head."""
 
 

@@ -165,3 +165,91 @@ class FileInfo:
     sha256: str
     size: int
     updated_at: dt.datetime
+
+
+# ---------------------------------------------------------------------------------- artifacts
+@dataclass(frozen=True)
+class RunLink:
+    """A run named in an artifact's lineage (who logged or used a version)."""
+
+    entity: str
+    project: str
+    id: str
+    name: str | None
+    state: str
+
+
+@dataclass
+class VersionInfo:
+    """One committed artifact version. ``aliases`` include ``latest`` on the newest version."""
+
+    id: int
+    entity: str
+    project: str
+    name: str
+    type: str
+    index: int
+    digest: str
+    description: str | None
+    metadata: dict[str, Any]
+    aliases: list[str]
+    size: int
+    file_count: int
+    created_at: dt.datetime
+    logged_by: RunLink | None
+
+    @property
+    def version(self) -> str:
+        return f"v{self.index}"
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.entity}/{self.project}/{self.name}:v{self.index}"
+
+
+@dataclass
+class CollectionInfo:
+    entity: str
+    project: str
+    name: str
+    type: str
+    description: str | None
+    version_count: int
+    latest: VersionInfo | None
+    updated_at: dt.datetime
+
+
+@dataclass
+class LinkInfo:
+    """An artifact version linked into a registered model, under the model's own version."""
+
+    model: str
+    entity: str
+    index: int
+    aliases: list[str]
+    linked_at: dt.datetime
+    artifact: VersionInfo
+
+    @property
+    def version(self) -> str:
+        return f"v{self.index}"
+
+
+@dataclass
+class RegisteredModelInfo:
+    entity: str
+    name: str
+    description: str | None
+    created_at: dt.datetime
+    version_count: int
+    aliases: dict[str, str]
+
+
+@dataclass
+class LineageGraph:
+    """Runs and versions around a root, edges in the direction data flows."""
+
+    root: str
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    edges: list[dict[str, str]] = field(default_factory=list)
+    truncated: bool = False

@@ -324,3 +324,168 @@ sessions = Table(
     Column("expires_at", UTCDateTime(), nullable=False),
     Index(None, "user_id"),
 )
+
+
+# ---------------------------------------------------------------------------------- artifacts
+# A collection is one (project, name); its versions are numbered 0, 1, ... in commit order and
+# identified by their manifest digest (``labbook.manifests``), so identical content is one row.
+
+artifact_collections = Table(
+    "artifact_collections",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "project_id",
+        BigInteger,
+        ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(128), nullable=False),
+    Column("type", String(128), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("project_id", "name"),
+)
+
+artifact_versions = Table(
+    "artifact_versions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "collection_id",
+        BigInteger,
+        ForeignKey("artifact_collections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("idx", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("metadata", JsonType(), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("file_count", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    # The run that first logged it; a deleted run leaves the version (and says so: null).
+    Column("logged_by", BigInteger, ForeignKey("runs.pk", ondelete="SET NULL"), nullable=True),
+    UniqueConstraint("collection_id", "idx"),
+    UniqueConstraint("collection_id", "digest"),
+)
+
+artifact_entries = Table(
+    "artifact_entries",
+    metadata,
+    Column(
+        "version_id",
+        BigInteger,
+        ForeignKey("artifact_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("path", String(1024), primary_key=True),
+    Column("digest", String(256), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("ref", Text, nullable=True),
+)
+
+artifact_aliases = Table(
+    "artifact_aliases",
+    metadata,
+    Column(
+        "collection_id",
+        BigInteger,
+        ForeignKey("artifact_collections.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("alias", String(128), primary_key=True),
+    Column(
+        "version_id",
+        BigInteger,
+        ForeignKey("artifact_versions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Index(None, "version_id"),
+)
+
+# Lineage: which run logged ("logged") or used ("used") which version.
+artifact_usage = Table(
+    "artifact_usage",
+    metadata,
+    Column("run_pk", BigInteger, ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "version_id",
+        BigInteger,
+        ForeignKey("artifact_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("kind", String(8), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "version_id"),
+)
+
+# The blobs a project has shown it holds (uploaded, or committed in a version). A version may
+# only name blobs of its own project: content addressing must not let a caller who learnt a
+# hash read another project's file by naming it in a manifest.
+project_blobs = Table(
+    "project_blobs",
+    metadata,
+    Column(
+        "project_id",
+        BigInteger,
+        ForeignKey("projects.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+)
+
+# The model registry: per entity (a user or a team), models that link artifact versions under
+# versions of their own (idx) and aliases (``staging``, ``production``).
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("entity", String(128), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("entity", "name"),
+)
+
+registry_links = Table(
+    "registry_links",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "model_id",
+        BigInteger,
+        ForeignKey("registered_models.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("idx", Integer, nullable=False),
+    Column(
+        "version_id",
+        BigInteger,
+        ForeignKey("artifact_versions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("linked_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("model_id", "idx"),
+    UniqueConstraint("model_id", "version_id"),
+)
+
+registry_aliases = Table(
+    "registry_aliases",
+    metadata,
+    Column(
+        "model_id",
+        BigInteger,
+        ForeignKey("registered_models.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("alias", String(128), primary_key=True),
+    Column(
+        "link_id",
+        BigInteger,
+        ForeignKey("registry_links.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+)

@@ -32,6 +32,7 @@ from labbook.store import envelope, envelope_db
 from labbook.store import history as hist
 from labbook.store import ingest as ing
 from labbook.store.accounts import AccountsMixin
+from labbook.store.artifacts import ArtifactMixin
 from labbook.store.charts import ChartMixin
 from labbook.store.engine import (
     DEFAULT_SCHEMA,
@@ -42,6 +43,7 @@ from labbook.store.engine import (
     sqlite_file,
     upgrade,
 )
+from labbook.store.lineage import LineageMixin
 from labbook.store.models import (
     Envelope,
     FileInfo,
@@ -52,6 +54,7 @@ from labbook.store.models import (
     RunRef,
 )
 from labbook.store.query import QueryBuilder, absent_field_notes, fields_of
+from labbook.store.registry import RegistryMixin
 from labbook.store.runedit import LAST_RUN_AT, RunEditMixin, project_info, project_infos
 from labbook.store.schema import files, history_blocks, history_values, metric_keys, projects, runs
 from labbook.store.table import TableMixin
@@ -157,7 +160,15 @@ def _opt_step(v: Any, name: str) -> int | None:
         raise ValidationError(str(e)) from None
 
 
-class Store(AccountsMixin, RunEditMixin, TableMixin, ChartMixin):
+class Store(
+    AccountsMixin,
+    RunEditMixin,
+    TableMixin,
+    ChartMixin,
+    ArtifactMixin,
+    LineageMixin,
+    RegistryMixin,
+):
     """Runs, history and files over one SQLAlchemy engine (see the module docstring).
 
     Accounts (users, teams, keys, sessions) are in ``accounts.py``, project and run edits of the

@@ -77,6 +77,156 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects/{entity}/{project}/artifacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Collections */
+        get: operations["list_collections_api_v1_projects__entity___project__artifacts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{entity}/{project}/artifacts/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Collection */
+        get: operations["get_collection_api_v1_projects__entity___project__artifacts__name__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{entity}/{project}/artifacts/{name}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Commit Version
+         * @description Commit a version; 409 ``blobs_missing`` (with ``missing``) until its blobs are in.
+         */
+        post: operations["commit_version_api_v1_projects__entity___project__artifacts__name__versions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{entity}/{project}/artifacts/{name}/{ref}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Version */
+        get: operations["get_version_api_v1_projects__entity___project__artifacts__name___ref__get"];
+        put?: never;
+        post?: never;
+        /** Delete Version */
+        delete: operations["delete_version_api_v1_projects__entity___project__artifacts__name___ref__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Patch Version
+         * @description Aliases, description and metadata; the files of a version never change.
+         */
+        patch: operations["patch_version_api_v1_projects__entity___project__artifacts__name___ref__patch"];
+        trace?: never;
+    };
+    "/api/v1/projects/{entity}/{project}/artifacts/{name}/{ref}/files/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Version File
+         * @description An entry's bytes, answered as run files are (types, ranges, previews, sandbox).
+         */
+        get: operations["download_version_file_api_v1_projects__entity___project__artifacts__name___ref__files__path__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{entity}/{project}/artifacts/{name}/{ref}/lineage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Version Lineage */
+        get: operations["version_lineage_api_v1_projects__entity___project__artifacts__name___ref__lineage_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{entity}/{project}/artifacts/{name}/{ref}/manifest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Manifest */
+        get: operations["get_manifest_api_v1_projects__entity___project__artifacts__name___ref__manifest_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{entity}/{project}/blobs/{sha256}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Put Blob
+         * @description One artifact file's raw bytes, refused unless they hash to ``sha256``.
+         */
+        put: operations["put_blob_api_v1_projects__entity___project__blobs__sha256__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects/{entity}/{project}/columns": {
         parameters: {
             query?: never;
@@ -210,6 +360,43 @@ export interface paths {
         patch: operations["patch_run_api_v1_projects__entity___project__runs__run__patch"];
         trace?: never;
     };
+    "/api/v1/projects/{entity}/{project}/runs/{run}/artifacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Run Artifacts */
+        get: operations["run_artifacts_api_v1_projects__entity___project__runs__run__artifacts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{entity}/{project}/runs/{run}/artifacts/used": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Use Version
+         * @description Record that the run used a version (of this project or another the caller may read).
+         */
+        post: operations["use_version_api_v1_projects__entity___project__runs__run__artifacts_used_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects/{entity}/{project}/runs/{run}/envelope": {
         parameters: {
             query?: never;
@@ -308,6 +495,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects/{entity}/{project}/runs/{run}/lineage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Run Lineage */
+        get: operations["run_lineage_api_v1_projects__entity___project__runs__run__lineage_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects/{entity}/{project}/runs/{run}/metrics": {
         parameters: {
             query?: never;
@@ -343,6 +547,78 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/registry/{entity}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Models */
+        get: operations["list_models_api_v1_registry__entity__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/registry/{entity}/{model}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Model */
+        get: operations["get_model_api_v1_registry__entity___model__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/registry/{entity}/{model}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Link Version
+         * @description Link an artifact version of type ``model`` (made when missing); 200 when linked before.
+         */
+        post: operations["link_version_api_v1_registry__entity___model__versions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/registry/{entity}/{model}/{ref}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Link */
+        get: operations["get_link_api_v1_registry__entity___model___ref__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Patch Link */
+        patch: operations["patch_link_api_v1_registry__entity___model___ref__patch"];
         trace?: never;
     };
     "/api/v1/session": {
@@ -479,6 +755,32 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AliasesIn */
+        AliasesIn: {
+            /** Aliases */
+            aliases: string[];
+        };
+        /** ArtifactRefIn */
+        ArtifactRefIn: {
+            /** Entity */
+            entity: string;
+            /** Name */
+            name: string;
+            /** Project */
+            project: string;
+            /**
+             * Ref
+             * @default latest
+             */
+            ref: string;
+        };
+        /** BlobOut */
+        BlobOut: {
+            /** Sha256 */
+            sha256: string;
+            /** Size */
+            size: number;
+        };
         /** BulkDeleteOut */
         BulkDeleteOut: {
             /** Deleted */
@@ -488,6 +790,50 @@ export interface components {
              * @description ids the project does not hold
              */
             missing: string[];
+        };
+        /** CollectionDetailOut */
+        CollectionDetailOut: {
+            /** Description */
+            description: string | null;
+            /** Entity */
+            entity: string;
+            latest: components["schemas"]["VersionOut"] | null;
+            /** Name */
+            name: string;
+            /** Project */
+            project: string;
+            /** Type */
+            type: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Version Count */
+            version_count: number;
+            /** Versions */
+            versions: components["schemas"]["VersionOut"][];
+        };
+        /** CollectionOut */
+        CollectionOut: {
+            /** Description */
+            description: string | null;
+            /** Entity */
+            entity: string;
+            latest: components["schemas"]["VersionOut"] | null;
+            /** Name */
+            name: string;
+            /** Project */
+            project: string;
+            /** Type */
+            type: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Version Count */
+            version_count: number;
         };
         /** ColumnsOut */
         ColumnsOut: {
@@ -543,6 +889,28 @@ export interface components {
              * @enum {string}
              */
             role: "admin" | "member" | "viewer";
+        };
+        /** EntryIn */
+        EntryIn: {
+            /** Digest */
+            digest: string;
+            /** Path */
+            path: string;
+            /** Ref */
+            ref?: string | null;
+            /** Size */
+            size: number;
+        };
+        /** EntryOut */
+        EntryOut: {
+            /** Digest */
+            digest: string;
+            /** Path */
+            path: string;
+            /** Ref */
+            ref: string | null;
+            /** Size */
+            size: number;
         };
         /** EnvelopeOut */
         EnvelopeOut: {
@@ -662,12 +1030,94 @@ export interface components {
             /** Last Seq */
             last_seq: number;
         };
+        /** LineageEdge */
+        LineageEdge: {
+            /** Source */
+            source: string;
+            /** Target */
+            target: string;
+        };
+        /** LineageNode */
+        LineageNode: {
+            /** Aliases */
+            aliases?: string[] | null;
+            /** Digest */
+            digest?: string | null;
+            /** Entity */
+            entity: string;
+            /** Id */
+            id: string;
+            /** Index */
+            index?: number | null;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "run" | "artifact";
+            /** Name */
+            name?: string | null;
+            /** Project */
+            project: string;
+            /** Run Id */
+            run_id?: string | null;
+            /** State */
+            state?: string | null;
+            /** Type */
+            type?: string | null;
+            /** Version */
+            version?: string | null;
+        };
+        /** LineageOut */
+        LineageOut: {
+            /** Edges */
+            edges: components["schemas"]["LineageEdge"][];
+            /** Nodes */
+            nodes: components["schemas"]["LineageNode"][];
+            /** Root */
+            root: string;
+            /** Truncated */
+            truncated: boolean;
+        };
+        /** LinkIn */
+        LinkIn: {
+            /** Aliases */
+            aliases?: string[];
+            artifact: components["schemas"]["ArtifactRefIn"];
+            /** Description */
+            description?: string | null;
+        };
+        /** LinkOut */
+        LinkOut: {
+            /** Aliases */
+            aliases: string[];
+            artifact: components["schemas"]["VersionOut"];
+            /** Entity */
+            entity: string;
+            /** Index */
+            index: number;
+            /**
+             * Linked At
+             * Format: date-time
+             */
+            linked_at: string;
+            /** Model */
+            model: string;
+            /** Version */
+            version: string;
+        };
         /** LoginIn */
         LoginIn: {
             /** Password */
             password: string;
             /** Username */
             username: string;
+        };
+        /** ManifestOut */
+        ManifestOut: {
+            /** Digest */
+            digest: string;
+            /** Entries */
+            entries: components["schemas"]["EntryOut"][];
         };
         /** MemberIn */
         MemberIn: {
@@ -784,6 +1234,74 @@ export interface components {
             items: components["schemas"]["ProjectOut"][];
             /** Next Cursor */
             next_cursor: string | null;
+        };
+        /** RegisteredModelDetailOut */
+        RegisteredModelDetailOut: {
+            /**
+             * Aliases
+             * @description alias -> vN of the model
+             */
+            aliases: {
+                [key: string]: string;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string | null;
+            /** Entity */
+            entity: string;
+            /** Name */
+            name: string;
+            /** Version Count */
+            version_count: number;
+            /** Versions */
+            versions: components["schemas"]["LinkOut"][];
+        };
+        /** RegisteredModelOut */
+        RegisteredModelOut: {
+            /**
+             * Aliases
+             * @description alias -> vN of the model
+             */
+            aliases: {
+                [key: string]: string;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string | null;
+            /** Entity */
+            entity: string;
+            /** Name */
+            name: string;
+            /** Version Count */
+            version_count: number;
+        };
+        /** RunArtifactsOut */
+        RunArtifactsOut: {
+            /** Logged */
+            logged: components["schemas"]["VersionOut"][];
+            /** Used */
+            used: components["schemas"]["VersionOut"][];
+        };
+        /** RunLinkOut */
+        RunLinkOut: {
+            /** Entity */
+            entity: string;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string | null;
+            /** Project */
+            project: string;
+            /** State */
+            state: string;
         };
         /** RunOut */
         RunOut: {
@@ -1028,6 +1546,127 @@ export interface components {
             /** Error Type */
             type: string;
         };
+        /** VersionDetailOut */
+        VersionDetailOut: {
+            /**
+             * Aliases
+             * @description `latest` first on the newest version
+             */
+            aliases: string[];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string | null;
+            /**
+             * Digest
+             * @description the manifest digest: the version's identity
+             */
+            digest: string;
+            /** Entity */
+            entity: string;
+            /** File Count */
+            file_count: number;
+            /** Index */
+            index: number;
+            logged_by: components["schemas"]["RunLinkOut"] | null;
+            /** Metadata */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** Name */
+            name: string;
+            /** Project */
+            project: string;
+            /** Size */
+            size: number;
+            /** Type */
+            type: string;
+            /** Used By */
+            used_by: components["schemas"]["RunLinkOut"][];
+            /**
+             * Version
+             * @description vN
+             */
+            version: string;
+        };
+        /** VersionIn */
+        VersionIn: {
+            /** Aliases */
+            aliases?: string[];
+            /** Description */
+            description?: string | null;
+            /** Entries */
+            entries: components["schemas"]["EntryIn"][];
+            /** Metadata */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Run
+             * @description the id of the run that logged it
+             */
+            run?: string | null;
+            /** Type */
+            type: string;
+        };
+        /** VersionOut */
+        VersionOut: {
+            /**
+             * Aliases
+             * @description `latest` first on the newest version
+             */
+            aliases: string[];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string | null;
+            /**
+             * Digest
+             * @description the manifest digest: the version's identity
+             */
+            digest: string;
+            /** Entity */
+            entity: string;
+            /** File Count */
+            file_count: number;
+            /** Index */
+            index: number;
+            logged_by: components["schemas"]["RunLinkOut"] | null;
+            /** Metadata */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** Name */
+            name: string;
+            /** Project */
+            project: string;
+            /** Size */
+            size: number;
+            /** Type */
+            type: string;
+            /**
+             * Version
+             * @description vN
+             */
+            version: string;
+        };
+        /** VersionPatch */
+        VersionPatch: {
+            /** Aliases */
+            aliases?: string[] | null;
+            /** Description */
+            description?: string | null;
+            /** Metadata */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+        };
         /** ViewerOut */
         ViewerOut: {
             /** Admin */
@@ -1220,6 +1859,407 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProjectOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_collections_api_v1_projects__entity___project__artifacts_get: {
+        parameters: {
+            query?: {
+                /** @description only collections of this type */
+                type?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectionOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_collection_api_v1_projects__entity___project__artifacts__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectionDetailOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    commit_version_api_v1_projects__entity___project__artifacts__name__versions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VersionIn"];
+            };
+        };
+        responses: {
+            /** @description identical content: that version */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionOut"];
+                };
+            };
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_version_api_v1_projects__entity___project__artifacts__name___ref__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+                name: string;
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionDetailOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_version_api_v1_projects__entity___project__artifacts__name___ref__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+                name: string;
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    patch_version_api_v1_projects__entity___project__artifacts__name___ref__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+                name: string;
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VersionPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    download_version_file_api_v1_projects__entity___project__artifacts__name___ref__files__path__get: {
+        parameters: {
+            query?: {
+                /** @description at most the first 64 KiB */
+                preview?: boolean;
+                /** @description Content-Disposition: attachment */
+                download?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+                name: string;
+                ref: string;
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the file (or its first 64 KiB with preview=1) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description the asked byte range (Range: bytes=a-b) */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a malformed range or one outside the file */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    version_lineage_api_v1_projects__entity___project__artifacts__name___ref__lineage_get: {
+        parameters: {
+            query?: {
+                /** @description edges from the root */
+                depth?: number;
+                direction?: "upstream" | "downstream" | "both";
+            };
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+                name: string;
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LineageOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_manifest_api_v1_projects__entity___project__artifacts__name___ref__manifest_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+                name: string;
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ManifestOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_blob_api_v1_projects__entity___project__blobs__sha256__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+                sha256: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlobOut"];
                 };
             };
             /** @description Validation Error */
@@ -1650,6 +2690,82 @@ export interface operations {
             };
         };
     };
+    run_artifacts_api_v1_projects__entity___project__runs__run__artifacts_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+                /** @description run id */
+                run: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunArtifactsOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    use_version_api_v1_projects__entity___project__runs__run__artifacts_used_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+                /** @description run id */
+                run: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ArtifactRefIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     envelope_api_v1_projects__entity___project__runs__run__envelope_get: {
         parameters: {
             query: {
@@ -1906,6 +3022,46 @@ export interface operations {
             };
         };
     };
+    run_lineage_api_v1_projects__entity___project__runs__run__lineage_get: {
+        parameters: {
+            query?: {
+                /** @description edges from the root */
+                depth?: number;
+                direction?: "upstream" | "downstream" | "both";
+            };
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                /** @description project name */
+                project: string;
+                /** @description run id */
+                run: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LineageOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     metrics_api_v1_projects__entity___project__runs__run__metrics_get: {
         parameters: {
             query?: never;
@@ -1972,6 +3128,189 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LastSeqOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_models_api_v1_registry__entity__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisteredModelOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_model_api_v1_registry__entity___model__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                model: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisteredModelDetailOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    link_version_api_v1_registry__entity___model__versions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                model: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LinkIn"];
+            };
+        };
+        responses: {
+            /** @description already linked: that link */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkOut"];
+                };
+            };
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_link_api_v1_registry__entity___model___ref__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                model: string;
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    patch_link_api_v1_registry__entity___model___ref__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description user or team name */
+                entity: string;
+                model: string;
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AliasesIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkOut"];
                 };
             };
             /** @description Validation Error */

@@ -23,7 +23,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from labbook.errors import NotFoundError, PayloadTooLarge, RangeNotSatisfiable, UsageError
+from labbook.blobs import BlobStore
+from labbook.errors import (
+    NotFoundError,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+    UsageError,
+    ValidationError,
+)
+from labbook.limits import normalize_path
 from labbook.server.auth import require_project
 from labbook.server.deps import (
     BlobsDep,
@@ -35,7 +43,6 @@ from labbook.server.deps import (
     StoreDep,
 )
 from labbook.server.schemas import FileOut
-from labbook.server.wire import normalize_path
 from labbook.store import RunRef
 
 router = APIRouter(tags=["files"])
@@ -73,9 +80,19 @@ async def upload_file(
     ref = RunRef(entity, project, run)
     await run_in_threadpool(require_project, store, principal, entity, project, "write")
     await run_in_threadpool(store.get_run, ref)  # 404 before reading a large body
+    digest, size = await receive_blob(request, blobs, settings.max_file_bytes)
+    info = await run_in_threadpool(store.upsert_file, ref, clean, digest, size)
+    return FileOut.of(info)
+
+
+async def receive_blob(
+    request: Request, blobs: BlobStore, limit: int, expect: str | None = None
+) -> tuple[str, int]:
+    """Stream a request's raw body into the BlobStore, hashing it on the way; ``(sha256,
+    size)``. With ``expect``, bytes that hash to anything else are refused (422) and not stored.
+    The body goes through a temporary file, so memory stays flat whatever its size."""
     if request.headers.get("content-encoding", "identity").lower() not in ("identity", ""):
         raise UsageError("file uploads take the raw bytes (no Content-Encoding)")
-    limit = settings.max_file_bytes
     h = hashlib.sha256()
     size = 0
     fd, tmp = tempfile.mkstemp(prefix="labbook-upload-")
@@ -88,11 +105,15 @@ async def upload_file(
                 h.update(chunk)
                 await run_in_threadpool(out.write, chunk)
         digest = h.hexdigest()
-        await run_in_threadpool(blobs.put_file, Path(tmp), digest)
+        if expect is not None and digest != expect:
+            raise ValidationError(
+                f"the body hashes to {digest}, not {expect}: changed or cut in transit"
+            )
+        if not await run_in_threadpool(blobs.exists, digest):
+            await run_in_threadpool(blobs.put_file, Path(tmp), digest)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    info = await run_in_threadpool(store.upsert_file, ref, clean, digest, size)
-    return FileOut.of(info)
+    return digest, size
 
 
 PREVIEW_BYTES = 64 * 1024
@@ -205,11 +226,25 @@ def download_file(
     clean = normalize_path(path)
     require_project(store, principal, entity, project, "read")
     info = store.file(RunRef(entity, project, run), clean)
-    if not blobs.exists(info.sha256):
-        raise NotFoundError(f"the content of {clean!r} is missing from the blob store")
-    ctype = content_type(clean)
-    etag = f'"{info.sha256}"'
-    name = quote(PurePosixPath(clean).name, safe="")
+    return serve_blob(request, blobs, clean, info.sha256, info.size, preview, download)
+
+
+def serve_blob(
+    request: Request,
+    blobs: BlobStore,
+    path: str,
+    sha256: str,
+    size: int,
+    preview: bool = False,
+    download: bool = False,
+) -> StreamingResponse:
+    """A stored file's answer (run files and artifact files alike): typed by its name, sandboxed,
+    with ranges, previews and its content hash as ETag."""
+    if not blobs.exists(sha256):
+        raise NotFoundError(f"the content of {path!r} is missing from the blob store")
+    ctype = content_type(path)
+    etag = f'"{sha256}"'
+    name = quote(PurePosixPath(path).name, safe="")
     inline = not download and ctype.startswith(_INLINE)
     headers = {
         "ETag": etag,
@@ -220,26 +255,26 @@ def download_file(
         "Cache-Control": "private, no-cache",
     }
     if_range = request.headers.get("if-range")
-    wanted = byte_range(request.headers.get("range"), info.size)
+    wanted = byte_range(request.headers.get("range"), size)
     if wanted is not None and if_range is not None and if_range.strip() != etag:
         wanted = None  # the client's copy is of other content: send the whole file
     status = 200
     if wanted is None:
-        start, length = 0, info.size
+        start, length = 0, size
     else:
         start, length = wanted[0], wanted[1] - wanted[0] + 1
         status = 206
     if preview:
         status = 200
         cut = min(length, PREVIEW_BYTES)
-        headers["X-Labbook-Truncated"] = "true" if start + cut < info.size else "false"
+        headers["X-Labbook-Truncated"] = "true" if start + cut < size else "false"
         if cut < length and ctype.startswith("text/"):
-            data = _utf8_cut(b"".join(blobs.open_read(info.sha256, start, cut)))
+            data = _utf8_cut(b"".join(blobs.open_read(sha256, start, cut)))
             headers["Content-Length"] = str(len(data))
             return StreamingResponse(iter((data,)), media_type=ctype, headers=headers)
         length = cut
     elif status == 206:
-        headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{info.size}"
+        headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{size}"
     headers["Content-Length"] = str(length)
-    body: Iterator[bytes] = blobs.open_read(info.sha256, start, length)
+    body: Iterator[bytes] = blobs.open_read(sha256, start, length)
     return StreamingResponse(body, status_code=status, media_type=ctype, headers=headers)

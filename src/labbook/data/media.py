@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labbook.sdk.values import scalar
+from labbook.data.values import scalar
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -264,7 +264,7 @@ def _loggable(key: str, value: Any, nested: int = 0) -> Any:
     if arr.dtype.kind not in "biufU":
         raise _bad(key, value, f" with dtype {arr.dtype}; log numbers or text")
     if arr.size > HISTOGRAM_ABOVE and arr.dtype.kind != "U" and not nested:
-        from labbook.sdk.media import Histogram  # media builds on this module
+        from labbook.data.media import Histogram  # media builds on this module
 
         return Histogram(arr, num_bins=32)
     return _loggable(key, arr.tolist(), nested + 1)

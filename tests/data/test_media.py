@@ -18,7 +18,7 @@ from PIL import Image as PILImage
 import labbook
 from labbook import Api, Histogram, Image, Settings, Table
 from labbook.blobs import open_blobstore
-from labbook.sdk import media
+from labbook.data import media
 from labbook.sdk.journal import JournalWriter, read_records
 
 
@@ -329,7 +329,7 @@ def test_bad_media_value_raises_on_the_training_thread_naming_the_key(settings: 
     with pytest.raises(ValueError, match=r"'x/y'.*cannot encode"):
         run.log({"x": {"y": Broken()}})
     with pytest.raises(TypeError, match="'cfg'"):
-        from labbook.sdk.values import flatten_into
+        from labbook.data.values import flatten_into
 
         flatten_into({}, {"cfg": Image(np.zeros((1, 1), np.uint8))}, "")
     run.finish()
@@ -444,7 +444,7 @@ def test_a_list_of_images_is_one_value_with_every_image_kept(settings: Settings,
 
 
 def test_media_lists_must_be_of_one_kind_and_are_capped(settings: Settings, api: Api) -> None:
-    from labbook.sdk.values import MAX_MEDIA_ITEMS
+    from labbook.data.values import MAX_MEDIA_ITEMS
 
     run = labbook.init(project="p", settings=settings)
     with pytest.raises(TypeError, match=r"'mixed'.*one kind"):
