@@ -132,7 +132,8 @@ def labbook_download(spec: dict[str, Any]) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     run.finish()
     verify_tree(Path(spec["src"]), Path(path), spec["files"])
-    return {"wall_s": wall}
+    stats = art.last_download  # where the files came from: the store, the cache, or in place
+    return {"wall_s": wall, "fetched": stats.fetched, "from_cache": stats.from_cache}
 
 
 # -------------------------------------------------------------------------------------- wandb

@@ -23,7 +23,8 @@ Cases, each ``--reps`` times (default 3; the table shows the medians):
 * ``labbook download``: a new process runs ``run.use_artifact("data:latest")`` and
   ``art.download(root=...)`` (both timed); ``download (cached)`` is a second new process that
   downloads the same version into a new root, with whatever the first left in labbook's cache.
-  Each download is checked against the source (every path and size, three files byte for byte).
+  Each download is checked against the source (every path and size, three files byte for byte);
+  the progress lines say how many files came from the store and how many from the cache.
 
 * ``wandb upload`` (offline): the same calls through ``wandb`` with ``WANDB_MODE=offline``.
   Offline, wandb stages the files (copies them into its data dir) and writes the manifest into
@@ -378,7 +379,12 @@ class Bench:
         print(
             f"  {case:<19} {tool:<7} {backend:<7} {self.total / MB / got['wall_s']:8.1f} MB/s "
             f"{got['wall_s']:7.2f} s  {got['rss_mb']:6.0f} MB RSS "
-            f"(own {got['own_mb']:.0f}, helpers {got['helpers_mb']:.0f})",
+            f"(own {got['own_mb']:.0f}, helpers {got['helpers_mb']:.0f})"
+            + (
+                f"; {got['fetched']} fetched, {got['from_cache']} from cache"
+                if "fetched" in got
+                else ""
+            ),
             flush=True,
         )
         return True
