@@ -42,7 +42,8 @@ def project_copy(tmp_path: Path, *, build: bool, web: bool) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "webapp")
     shutil.copytree(ROOT / "src", dst / "src", ignore=ignore)
     (dst / "examples").mkdir()
-    shutil.copy2(ROOT / "examples" / "digits_cnn_keras.py", dst / "examples")
+    for example in ("digits_cnn_keras.py", "evaluate_predictions.py"):  # the wheel carries them
+        shutil.copy2(ROOT / "examples" / example, dst / "examples")
     if build:
         (dst / WEBAPP / "assets").mkdir(parents=True)
         (dst / WEBAPP / "index.html").write_text("<!doctype html><title>fake build</title>")
@@ -101,7 +102,11 @@ def test_the_wheel_ships_the_ignored_build(tmp_path: Path) -> None:
     inside = names(wheel)
     assert "labbook/server/webapp/index.html" in inside
     assert "labbook/server/webapp/assets/index-3f9a1c.js" in inside
-    assert {"labbook/server/webapp.py", "labbook/_examples/digits_cnn_keras.py"} <= inside
+    assert {
+        "labbook/server/webapp.py",
+        "labbook/_examples/digits_cnn_keras.py",
+        "labbook/_examples/evaluate_predictions.py",
+    } <= inside
     assert not any(n.startswith(("web/", "src/")) for n in inside)
     with zipfile.ZipFile(wheel) as z:
         assert b"fake build" in z.read("labbook/server/webapp/index.html")

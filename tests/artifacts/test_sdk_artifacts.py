@@ -200,3 +200,60 @@ def test_cli_put_get_ls_and_cache_cleanup(where: str, tmp_path: Path) -> None:
     assert r.exit_code == 0 and "holds 0 files" in r.output
     if where == "http":
         assert "removed 3 files" in r.output
+
+
+def test_blobs_on_s3_and_s3_references(
+    moto_endpoint: str, s3_uri: str, s3_bucket: str, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    import boto3
+
+    monkeypatch.setenv("LABBOOK_BLOBS_URI", s3_uri)
+    monkeypatch.setenv("LABBOOK_S3_ENDPOINT_URL", moto_endpoint)
+    s3 = boto3.session.Session().client("s3", endpoint_url=moto_endpoint)
+    s3.put_object(Bucket=s3_bucket, Key="refs/raw/a.csv", Body=b"a,b\n1,2\n")
+    s3.put_object(Bucket=s3_bucket, Key="refs/raw/b.csv", Body=b"c\n3\n")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(9 * 1024 * 1024))  # past one part: the multipart path
+    small = tmp_path / "small.txt"
+    small.write_text("small")
+    run = labbook.init(project="digits")
+    art = labbook.Artifact("mixed", type="dataset")
+    art.add_file(str(big))
+    art.add_file(str(small))
+    art.add_reference(f"s3://{s3_bucket}/refs/raw", name="raw")
+    run.log_artifact(art).wait()
+    entries = art.manifest.entries
+    assert entries["raw/a.csv"].ref == f"s3://{s3_bucket}/refs/raw/a.csv"
+    assert entries["raw/a.csv"].digest.strip('"') and entries["raw/b.csv"].size == 4
+    used = run.use_artifact("mixed:latest")
+    root = Path(used.download(tmp_path / "dl"))
+    assert (root / "big.bin").read_bytes() == big.read_bytes()
+    assert (root / "small.txt").read_text() == "small"
+    assert used.last_download.fetched == 2 and used.last_download.references == 2
+    used.download(tmp_path / "dl2")  # from the cache this time: S3 is not local
+    assert used.last_download.from_cache == 2 and used.last_download.fetched == 0
+    run.finish()
+
+
+def test_http_reference_records_a_hash_when_the_server_sends_no_etag(tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "labels.txt").write_bytes(b"0\n1\n2\n")
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "site")
+    )
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/labels.txt"
+        art = labbook.Artifact("remote", type="dataset")
+        (entry,) = art.add_reference(url)
+        assert entry.path == "labels.txt" and entry.ref == url and entry.size == 6
+        assert entry.digest == hashlib.sha256(b"0\n1\n2\n").hexdigest()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -101,6 +101,7 @@ class Artifact:
         self._staging: Path | None = None
         self._version: VersionInfo | None = None
         self._backend: Backend | None = None
+        self._backend_source: Callable[[], Backend] | None = None
         self._settings: Settings | None = None
         self._entries: list[Entry] | None = None
         self._future: Future[VersionInfo] | None = None
@@ -116,6 +117,7 @@ class Artifact:
         art._draft = None
         art._staging = None
         art._backend = backend
+        art._backend_source = None
         art._settings = settings
         art._entries = None
         art._future = None
@@ -300,6 +302,8 @@ class Artifact:
         return self._version
 
     def _need_backend(self) -> Backend:
+        if self._backend is None and self._backend_source is not None:
+            self._backend = self._backend_source()
         if self._backend is None:
             raise UsageError("this artifact is a draft: log it with run.log_artifact(...) first")
         return self._backend

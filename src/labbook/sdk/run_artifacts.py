@@ -105,8 +105,8 @@ class RunArtifactsMixin:
         }
         art._settings = self.settings
         art._future = self._artifact_thread().submit(body)
-        if not self.offline:
-            art._backend = self._backend()
+        if not self.offline:  # opened by the artifact thread, not here: log_artifact is quick
+            art._backend_source = self._backend
         return art
 
     def use_artifact(
