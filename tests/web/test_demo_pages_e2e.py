@@ -1,9 +1,10 @@
 """``labbook demo`` end to end in the browser: every dashboard page works on the demo's own runs.
 
-The demo runs once for the module, as a user runs it: ``labbook demo --no-browser --port P`` in a
-scratch git checkout with one local change (so its runs carry a commit and a diff), into a temp
-store. It trains what it trains here (the digits CNNs with Keras on torch when the examples extra
-is installed, else the numpy spirals) and ends by serving the dashboard; the tests drive
+The demo runs as a user runs it: ``labbook demo --no-browser --port P`` in a scratch git checkout
+with one local change (so its runs carry a commit and a diff), into a temp store, once for each of
+its two workloads: the digits CNNs with Keras on torch (what it trains with the examples extra,
+skipped without it) and the numpy spirals (what it trains without). It ends by serving the
+dashboard; the tests drive
 Debian's Chromium through the pages on those runs: projects and teams, the workspace (the runs
 table sorted, filtered and grouped by the demo's config columns; chart panels drawn, smoothed, on
 the epoch axis, on a log scale, zoomed; parallel coordinates; parameter importance), a run's every
@@ -151,13 +152,25 @@ def _clean_env(extra: dict[str, str]) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if not k.startswith("LABBOOK_")}, **extra}
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+# `labbook demo` as a machine without the examples extra runs it (the CLI's own spirals branch)
+WITHOUT_KERAS = (
+    "import sys, labbook.cli.demo as d; d.keras_available = lambda: False; "
+    "from labbook.cli.main import main; sys.argv[0] = 'labbook'; main()"
+)
+
+
+@pytest.fixture(scope="module", params=["digits", "spirals"])
+def demo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Demo]:
     """``labbook demo`` run to its end (the dashboard served on its runs); stopped afterwards."""
+    from labbook.cli.demo import keras_available
     from labbook.server.webapp import PACKAGED_DIR
 
     if not (PACKAGED_DIR / "index.html").is_file():
         pytest.fail(f"no dashboard build in {PACKAGED_DIR}: cd web && npm ci && npm run build")
+    if request.param == "digits" and not keras_available():
+        pytest.skip("the digits demo needs the examples extra (keras, torch, scikit-learn)")
     tmp = tmp_path_factory.mktemp("demo")
     repo = tmp / "lab"
     head = _checkout(repo)
@@ -174,13 +187,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     with pytest.MonkeyPatch.context() as mp:  # the child's environment is exactly env
         for k in [k for k in os.environ if k not in env]:
             mp.delenv(k)
-        proc = Labbook(["demo", "--no-browser", "--port", str(port)], env, cwd=repo)
+        code = WITHOUT_KERAS if request.param == "spirals" else None
+        proc = Labbook(["demo", "--no-browser", "--port", str(port)], env, code=code, cwd=repo)
     try:
         line = proc.wait_for(f"labbook demo: http://127.0.0.1:{port}/", timeout=DEMO_TIMEOUT_S)
         seconds = time.monotonic() - started
         url = line.split()[2]
         entity, project = urlparse(url).path.strip("/").split("/")
-        assert project in KINDS, line
+        assert project == {"digits": "digits", "spirals": "demo-spirals"}[request.param], line
         base = f"http://127.0.0.1:{port}"
         listed = httpx.get(
             f"{base}/api/v1/projects/{entity}/{project}/runs?limit=100", timeout=30
