@@ -3,6 +3,9 @@
 Conv2D(32, 3x3, relu) -> MaxPool(2) -> Conv2D(64, 3x3, relu) -> MaxPool(2) -> Flatten ->
 Dropout(0.5) -> Dense(10, softmax), trained on scikit-learn's bundled 8x8 digits upsampled to
 28x28 (or on real MNIST when Keras already has it in its local cache; nothing is downloaded).
+Each epoch logs Keras' metrics, the weights' histograms and a few validation digits captioned
+with the predicted class; at the end of training, a confusion matrix, ROC and PR curves, the test
+predictions as a table and as ``predictions.csv``.
 
 Change the hyper-parameters from the command line and compare the runs:
 
@@ -34,6 +37,7 @@ import labbook
 from labbook.keras import Callback
 
 CLASS_NAMES = [str(i) for i in range(10)]
+EXAMPLES = 16  # validation images logged per epoch, captioned with their predicted digit
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -121,7 +125,16 @@ def main(argv: list[str] | None = None, settings: labbook.Settings | None = None
         validation_data=(xte, yte),
         verbose=2,
         callbacks=[
-            Callback(monitor="val_accuracy", validation_data=(xte, yte), class_names=CLASS_NAMES)
+            Callback(
+                monitor="val_accuracy",
+                validation_data=(xte, yte),
+                class_names=CLASS_NAMES,
+                # each epoch: the weights' histograms, and the first validation digits captioned
+                # with what the model now predicts for them
+                log_weights=True,
+                input_type="image",
+                predictions=EXAMPLES,
+            )
         ],
     )
     test_loss, test_acc = model.evaluate(xte, yte, verbose=0)

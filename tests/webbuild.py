@@ -42,7 +42,13 @@ def write_build(root: Path, index: str = INDEX, script: str = SCRIPT) -> Path:
 class Labbook:
     """``python -m labbook.cli.main ARGS`` with its output (stdout and stderr) read on a thread."""
 
-    def __init__(self, args: Sequence[str], env: dict[str, str], code: str | None = None) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        env: dict[str, str],
+        code: str | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         cmd = (
             [sys.executable, "-c", code, *args]
             if code
@@ -51,6 +57,7 @@ class Labbook:
         self.proc = subprocess.Popen(
             cmd,
             env={**os.environ, **env},
+            cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

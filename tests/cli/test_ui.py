@@ -132,3 +132,12 @@ def test_demo_with_no_ui_returns(tmp_path: Path) -> None:
     assert not any("Serving the dashboard" in x for x in demo.lines)
     with Store.from_settings(Settings()) as store:
         assert [p.name for p in store.projects()] == ["demo-spirals"]
+    # each run keeps what its training printed (its Logs tab) and its validation charts
+    with labbook.Api() as api:
+        runs = list(api.runs("demo-spirals"))
+        assert len(runs) == 5
+        for run in runs:
+            log = run.file("output.log").download(tmp_path / run.id).read()
+            assert "epoch 40/40 - loss: " in log and "val_accuracy: " in log
+            columns = set(run.history().columns)
+            assert {"val/confusion_matrix", "val/roc"} <= columns

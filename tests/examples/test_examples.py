@@ -69,6 +69,15 @@ def test_digits_cnn_keras(tmp_path: Path) -> None:
         assert {"model-best.keras", "predictions.csv"} <= files
         h = r.history()
         assert "eval/confusion_matrix" in h.columns
+        # every epoch: captioned validation digits and the weights' histograms
+        examples = [v for v in h["examples"] if isinstance(v, dict)]
+        assert len(examples) == r.config["epochs"]
+        assert all(len(e["items"]) == 16 for e in examples)
+        assert {i["caption"] for e in examples for i in e["items"]} <= set("0123456789")
+        weights = [c for c in h.columns if c.startswith("parameters/")]
+        assert len(weights) == 6 and all(
+            sum(isinstance(v, dict) for v in h[c]) == r.config["epochs"] for c in weights
+        )
         (table,) = [v for v in h["test/predictions"] if isinstance(v, dict)]
         assert table["_type"] == "table" and table["nrows"] == 360  # the held-out 20%
 

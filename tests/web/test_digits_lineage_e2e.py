@@ -90,9 +90,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
             _example(script_env, work, "digits_cnn_keras.py", "--epochs", "1", "--limit", "300")
             _example(script_env, work, "evaluate_predictions.py")
             headers = {"Authorization": f"Bearer {key}"}
-            runs = httpx.get(
-                f"{url}/api/v1/projects/{USER}/digits/runs", headers=headers
-            ).json()["items"]
+            runs = httpx.get(f"{url}/api/v1/projects/{USER}/digits/runs", headers=headers).json()[
+                "items"
+            ]
             by_type = {r["job_type"]: r for r in runs}
             yield Trained(url, key, by_type["train"], by_type["evaluate"])
         finally:

@@ -68,6 +68,7 @@ def train(config: dict[str, Any], settings: Settings | None = None, seed: int = 
         return h, p / p.sum(axis=1, keepdims=True)
 
     best = 0.0
+    pva = np.zeros((len(xva), 3))
     for epoch in range(cfg.epochs):
         perm = rng.permutation(len(xtr))
         losses = []
@@ -97,7 +98,22 @@ def train(config: dict[str, Any], settings: Settings | None = None, seed: int = 
                 "val": {"loss": float(val_loss), "accuracy": val_acc},
             }
         )
+        if (epoch + 1) % 10 == 0 or epoch + 1 == cfg.epochs:  # progress, as Keras prints it
+            print(
+                f"epoch {epoch + 1}/{cfg.epochs} - loss: {np.mean(losses):.4f} - "
+                f"val_loss: {val_loss:.4f} - val_accuracy: {val_acc:.4f}"
+            )
     run.summary["best_val_accuracy"] = best
+    # the last epoch's validation predictions, as the digits example's callback logs them
+    names = [f"arm {c}" for c in range(3)]
+    run.log(
+        {
+            "val/confusion_matrix": labbook.plot.confusion_matrix(
+                y_true=yva, preds=pva.argmax(1), class_names=names
+            ),
+            "val/roc": labbook.plot.roc_curve(yva, pva, labels=names),
+        }
+    )
     _log_artifacts(run, (w1, b1, w2, b2), xva, yva, forward(xva)[1])
     path = run.path
     run.finish()

@@ -403,7 +403,8 @@ def demo(ctx: click.Context, epochs: int, no_ui: bool, port: int | None, no_brow
     serve the dashboard on it (until Ctrl-C; --no-ui to skip)."""
     from labbook.cli import demo as demo_mod
 
-    settings = _settings(ctx).replace(capture_console=False)
+    # console capture stays on, as for any run: each run's page shows what its training printed
+    settings = _settings(ctx)
     if demo_mod.keras_available():
         n = len(demo_mod.DIGITS_VARIANTS)
         click.echo(

@@ -5,7 +5,7 @@
 import { useEffect, useRef } from "react";
 import uPlot from "uplot";
 import { formatDate, formatDuration, formatNumber, formatTicks } from "../lib/format";
-import { valueAt, type Aligned, type Points } from "../lib/series";
+import { lonePoints, valueAt, type Aligned, type Points } from "../lib/series";
 
 export interface SeriesSpec {
   label: string;
@@ -74,6 +74,22 @@ function esc(s: string): string {
   return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c] as string);
 }
 
+// Lone points of each y array drawn, kept until setData replaces the array: a draw (zoom,
+// resize, new data) does not scan a long series again.
+const loneCache = new WeakMap<object, number[] | null>();
+
+/** uPlot's points filter: a dot where no segment reaches (null: none to draw). */
+function lonePointsOf(u: uPlot, seriesIdx: number): number[] | null {
+  const ys = u.data[seriesIdx] as unknown as (number | null | undefined)[];
+  let idx = loneCache.get(ys);
+  if (idx === undefined) {
+    const lone = lonePoints(ys);
+    idx = lone.length ? lone : null;
+    loneCache.set(ys, idx);
+  }
+  return idx;
+}
+
 /** Log scales take positive values only; the rest become gaps. */
 function forLog(d: Aligned): Aligned {
   return { x: d.x, ys: d.ys.map((y) => y.map((v) => (v === undefined ? undefined : v !== null && v > 0 ? v : null))) };
@@ -140,7 +156,8 @@ export function LineChart(props: Props) {
           stroke: s.hidden ? "transparent" : s.color,
           width: s.hidden ? 0 : (s.width ?? 1.5),
           dash: s.dash,
-          points: { show: false },
+          // no dots on lines, except where no segment reaches (a single sample)
+          points: s.hidden ? { show: false } : { show: false, filter: lonePointsOf, fill: s.color, size: 6 },
           spanGaps: false,
         })),
       ],
@@ -196,6 +213,13 @@ export function LineChart(props: Props) {
         ],
         draw: [
           (u) => {
+            // the y scale as drawn (its kind and range), for the browser tests (tests/web)
+            const h = host.current;
+            if (h) {
+              h.dataset.yScale = u.scales.y.distr === 3 ? "log" : "linear";
+              h.dataset.yMin = String(u.scales.y.min);
+              h.dataset.yMax = String(u.scales.y.max);
+            }
             const m = latest.current.model;
             if (drawnFor.current !== m && u.data[0]?.length) {
               drawnFor.current = m;
@@ -243,8 +267,9 @@ export function LineChart(props: Props) {
       const d = props.logY ? forLog(props.model.data) : props.model.data;
       u.setData([d.x, ...d.ys] as unknown as uPlot.AlignedData, !props.zoom);
       if (!d.x.length) props.onDrawn?.();
-    }
-    applyZoom(u, props.zoom);
+      // setData's own range is still pending (the scale reads as before): set ours regardless
+      applyZoom(u, props.zoom, true);
+    } else applyZoom(u, props.zoom);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [props.model.data, props.zoom?.[0], props.zoom?.[1]]);
 
@@ -255,13 +280,15 @@ export function LineChart(props: Props) {
   return <div ref={host} style={{ width: "100%", height: props.height }} />;
 }
 
-function applyZoom(u: uPlot, zoom: [number, number] | null): void {
+/** The x range shown: the zoom, else the data's (``force``: even if the scale reads as it). */
+function applyZoom(u: uPlot, zoom: [number, number] | null, force = false): void {
   const xs = u.data[0];
-  if (zoom) {
-    if (u.scales.x.min !== zoom[0] || u.scales.x.max !== zoom[1]) u.setScale("x", { min: zoom[0], max: zoom[1] });
-  } else if (xs && xs.length) {
+  let range: [number, number] | null = zoom;
+  if (!range && xs && xs.length) {
     const lo = xs[0];
     const hi = xs[xs.length - 1];
-    if (u.scales.x.min !== lo || u.scales.x.max !== hi) u.setScale("x", { min: lo, max: lo === hi ? hi + 1 : hi });
+    // a single x (one sample) in the middle of the plot, not on its left edge
+    range = lo === hi ? [lo - 0.5, hi + 0.5] : [lo, hi];
   }
+  if (range && (force || u.scales.x.min !== range[0] || u.scales.x.max !== range[1])) u.setScale("x", { min: range[0], max: range[1] });
 }

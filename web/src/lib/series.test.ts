@@ -6,6 +6,7 @@ import {
   bucketsFor,
   envelopePoints,
   groupBand,
+  lonePoints,
   parseXAxis,
   remapX,
   sectionOf,
@@ -152,5 +153,23 @@ describe("helpers", () => {
     expect(sectionOf("train/loss")).toBe("train");
     expect(sectionOf("system/cpu")).toBe("system");
     expect(sectionOf("loss")).toBe("");
+  });
+});
+
+describe("lone points (drawn as dots)", () => {
+  it("finds a line's only value", () => {
+    expect(lonePoints([4.2])).toEqual([0]);
+    expect(lonePoints([undefined, 4.2, undefined])).toEqual([1]);
+  });
+  it("finds values between gaps, passing over missing x", () => {
+    expect(lonePoints([1, null, 2, null, 3, 4])).toEqual([0, 2]);
+    expect(lonePoints([null, 1, undefined, null, 2])).toEqual([1, 4]);
+  });
+  it("leaves values a segment reaches", () => {
+    expect(lonePoints([1, 2, 3])).toEqual([]);
+    expect(lonePoints([1, undefined, undefined, 2])).toEqual([]);
+    expect(lonePoints([null, 1, undefined, 2, null])).toEqual([]);
+    expect(lonePoints([])).toEqual([]);
+    expect(lonePoints([null, undefined, null])).toEqual([]);
   });
 });

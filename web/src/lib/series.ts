@@ -247,6 +247,33 @@ function regrid(lines: readonly Points[], lo: number, hi: number, slots: number)
   return { x, ys };
 }
 
+/**
+ * Indices of the values no line segment reaches: a line's only value, or one with a gap (null)
+ * or the line's end on both sides. `undefined` (no point at that x) is passed over, as uPlot joins
+ * across it. A chart draws these as dots: a run with one system sample, or a metric logged once,
+ * would otherwise show an empty panel.
+ */
+export function lonePoints(ys: ArrayLike<number | null | undefined>): number[] {
+  const out: number[] = [];
+  let leftIsValue = false; // the last entry that is not undefined was a value (not a gap)
+  let candidate = -1; // a value with nothing on its left, waiting to see its right
+  for (let i = 0; i < ys.length; i++) {
+    const y = ys[i];
+    if (y === undefined) continue;
+    if (y === null) {
+      if (candidate >= 0) out.push(candidate);
+      candidate = -1;
+      leftIsValue = false;
+      continue;
+    }
+    if (leftIsValue) candidate = -1;
+    else candidate = i;
+    leftIsValue = true;
+  }
+  if (candidate >= 0) out.push(candidate);
+  return out;
+}
+
 /** First index i with a[i] >= v. */
 export function lowerBound(a: ArrayLike<number>, v: number): number {
   let lo = 0;
