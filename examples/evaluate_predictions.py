@@ -7,6 +7,8 @@ run's lineage then reads: dataset -> training run -> model and predictions -> th
 
     python examples/evaluate_predictions.py
     python examples/evaluate_predictions.py --artifact digits-predictions:v2
+    python examples/evaluate_predictions.py --project digits-eval \
+        --artifact digits/digits-predictions:latest   # from another project, as the demo does
 """
 
 from __future__ import annotations

@@ -214,11 +214,11 @@ def test_demo_logs_the_digits_experiment_and_prints_it() -> None:
     out = CliRunner().invoke(cli, ["demo", "--epochs", "1", "--no-ui"], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
     with Api() as api:
-        every = list(api.runs("digits"))
-        assert all(r.state == "finished" for r in every)
-        runs = [r for r in every if r.job_type == "train"]
-        assert len(runs) == 5
-        (evaluation,) = [r for r in every if r.job_type == "evaluate"]
+        runs = list(api.runs("digits"))
+        assert all(r.state == "finished" for r in runs)
+        assert len(runs) == 5 and {r.job_type for r in runs} == {"train"}
+        (evaluation,) = list(api.runs("digits-eval"))
+        assert evaluation.job_type == "evaluate" and evaluation.state == "finished"
         assert [a.type for a in evaluation.used_artifacts()] == ["predictions"]
         kinds = {a.type: a for a in api.artifacts("digits")}
         assert set(kinds) == {"dataset", "model", "predictions"}
@@ -261,7 +261,7 @@ def test_spirals_fallback_logs_runs() -> None:
         runs = [api.run(p) for p in paths]
     assert all(r.state == "finished" for r in runs)
     assert [r.config["batch_size"] for r in runs] == [64, 16]
-    assert all(len(r.history()) == 3 for r in runs)
+    assert all(len(r.history()) == 4 for r in runs)  # 3 epochs, then the evaluation's row
 
 
 def _long_run(n: int) -> str:

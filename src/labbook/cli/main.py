@@ -414,7 +414,6 @@ def demo(ctx: click.Context, epochs: int, no_ui: bool, port: int | None, no_brow
         project = demo_mod.DIGITS_PROJECT
         metric = "val_accuracy"
         example = '{"config.optimizer": "sgd"}'
-        trained: str | None = '{"job_type": "train"}'  # not the evaluation run at the end
     else:
         click.echo(
             "Keras/torch/scikit-learn are not installed (pip install 'labbook[examples]' for the "
@@ -424,10 +423,10 @@ def demo(ctx: click.Context, epochs: int, no_ui: bool, port: int | None, no_brow
         project = demo_mod.DEMO_PROJECT
         metric = "val/accuracy"
         example = '{"config.activation": "relu"}'
-        trained = None
     click.echo(f"Logged {len(paths)} runs:")
     where = paths[0].rsplit("/", 1)[0] if paths else project
-    ctx.invoke(runs_cmd, project=where, filters=trained)
+    paths = [p for p in paths if p.startswith(where + "/")]  # the table: the training runs
+    ctx.invoke(runs_cmd, project=where)
     if paths:
         click.echo(f"\nCompare:      labbook runs {where} --order -summary.{metric}")
         click.echo(f"Filter:       labbook runs {where} --filter '{example}'")
