@@ -11,6 +11,7 @@ locally the same steps cost nothing extra and keep the two paths one.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -112,6 +113,10 @@ class LocalBackend:
         self.store = store
         self.blobs = blobs
         self._owns = owns
+        # Blobs put but not yet recorded as the project's: recorded in one transaction at the
+        # next commit, not one each (a thousand small files were a thousand SQLite commits).
+        self._put: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalBackend:
@@ -138,6 +143,10 @@ class LocalBackend:
         aliases: list[str],
         run_id: str | None,
     ) -> tuple[VersionInfo, bool]:
+        with self._lock:
+            held = self._put.pop((entity, project), [])
+        if held:
+            self.store.add_project_blobs(entity, project, held)
         return self.store.commit_artifact(
             entity, project, name, type, entries, description=description,
             metadata=metadata, aliases=aliases, run_id=run_id,
@@ -153,7 +162,8 @@ class LocalBackend:
                     f"{path} changed after it was added to the artifact (it hashes to "
                     f"{real[:12]}…, not {sha256[:12]}…); add it again"
                 )
-        self.store.add_project_blobs(entity, project, [(sha256, path.stat().st_size)])
+        with self._lock:
+            self._put.setdefault((entity, project), []).append((sha256, path.stat().st_size))
         if progress is not None:
             progress(path.stat().st_size)
 
