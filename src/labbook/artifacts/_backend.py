@@ -155,13 +155,12 @@ class LocalBackend:
     def put_blob(
         self, entity: str, project: str, sha256: str, path: Path, progress: Progress | None
     ) -> None:
-        if not self.blobs.exists(sha256):
-            real = self.blobs.put_file(path, sha256)
-            if real != sha256:
-                raise ChecksumMismatch(
-                    f"{path} changed after it was added to the artifact (it hashes to "
-                    f"{real[:12]}…, not {sha256[:12]}…); add it again"
-                )
+        real = self.blobs.put_file(path, sha256)  # a no-op for a blob already stored
+        if real != sha256:
+            raise ChecksumMismatch(
+                f"{path} changed after it was added to the artifact (it hashes to "
+                f"{real[:12]}…, not {sha256[:12]}…); add it again"
+            )
         with self._lock:
             self._put.setdefault((entity, project), []).append((sha256, path.stat().st_size))
         if progress is not None:

@@ -241,7 +241,11 @@ class S3BlobStore:
             with open(path, "rb") as f:
                 data = f.read(PART_SIZE + 1)
             if len(data) <= PART_SIZE:
-                return self.put_bytes(data)
+                real = hashlib.sha256(data).hexdigest()
+                if real != digest and self.exists(real):
+                    return real
+                self.client.put_object(Bucket=self.bucket, Key=self._key(real), Body=data)
+                return real
         tmp = self._tmp_key()
         try:
             with open(path, "rb") as f:
