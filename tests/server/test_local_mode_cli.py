@@ -155,3 +155,24 @@ def test_app_factory_for_several_workers_reads_the_environment(
     with TestClient(app_from_env()) as client:
         assert client.get("/api/v1/viewer").status_code == 401
     assert (tmp_path / "w.db").is_file()
+
+
+def test_users_set_password_gives_the_local_user_a_login(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'local.db'}"
+    runner = CliRunner()
+    r = runner.invoke(cli, ["users", "create", "ada", "--db", db])
+    assert r.exit_code == 0, r.output
+    again = runner.invoke(cli, ["users", "create", "ada", "--db", db], input="pw\n")
+    assert again.exit_code != 0  # the name is taken: create cannot add a password later
+    r = runner.invoke(cli, ["users", "set-password", "ada", "--db", db], input="s3cret pass\n")
+    assert r.exit_code == 0 and "password of ada set" in r.output
+    with Store.open(db) as store:
+        assert store.check_password("ada", "s3cret pass") is not None
+        assert store.check_password("ada", "wrong") is None
+    app = create_app(Settings(dir=tmp_path, db_url=db, host="127.0.0.1"))
+    assert app.state.auth.enabled() is True  # a user with a password: auth is on
+    app.state.store.close()
+    r = runner.invoke(cli, ["users", "set-password", "nobody", "--db", db], input="x\n")
+    assert r.exit_code != 0 and "no user 'nobody'" in r.output
+    r = runner.invoke(cli, ["users", "set-password", "ada", "--db", db], input="\n")
+    assert r.exit_code != 0 and "no password on stdin" in r.output

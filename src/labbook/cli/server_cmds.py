@@ -140,6 +140,23 @@ def users_create(
     click.echo(f"created user {user.name}" + (" (site admin)" if user.admin else ""))
 
 
+@users_group.command("set-password")
+@click.argument("name")
+@_db_option
+@click.pass_context
+def users_set_password(ctx: click.Context, name: str, db: str | None) -> None:
+    """Set (or replace) the password of user NAME, read from stdin.
+
+    What gives the local store's user (the one local mode made) a password for the dashboard's
+    login; from then on the server requires credentials."""
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise click.ClickException("no password on stdin")
+    with _store(ctx, db) as store:
+        _run(lambda: store.set_password(name, password))
+    click.echo(f"password of {name} set")
+
+
 @click.group("keys")
 def keys_group() -> None:
     """Manage API keys (directly in the store)."""
