@@ -10,7 +10,6 @@ one, edits its aliases, follows the lineage graph dataset → training run → m
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import struct
 import zlib
@@ -21,10 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_dashboard_e2e import PASSWORD, USER, _cli, _shot, _wait_http, free_port
-
-from databases import PG_ENV, database
-from webbuild import Labbook
+from test_dashboard_e2e import PASSWORD, USER, _shot, login_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -130,60 +126,37 @@ def _use(api: httpx.Client, run: str, name: str, ref: str) -> None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    from labbook.server.webapp import PACKAGED_DIR
-
-    if not (PACKAGED_DIR / "index.html").is_file():
-        pytest.fail(f"no dashboard build in {PACKAGED_DIR}: cd web && npm ci && npm run build")
     tmp = tmp_path_factory.mktemp("artifacts")
-    backend = "postgresql" if os.environ.get(PG_ENV) else "sqlite"
-    with database(backend, tmp, "art") as db:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("LABBOOK_")}
-        env = {
-            **base,
-            **db.env,
-            "LABBOOK_DIR": str(tmp / "server-data"),
-            "LABBOOK_CONFIG_DIR": str(tmp / "server-config"),
-            "LABBOOK_WEB_DIR": str(PACKAGED_DIR),
-        }
-        _cli(env, "users", "create", USER, "--password-stdin", "--db", db.url, stdin=PASSWORD)
-        key = _cli(env, "keys", "create", USER, "--name", "e2e", "--db", db.url).split()[0]
-        port = free_port()
-        server = Labbook(["server", "--port", str(port)], env)
-        try:
-            server.wait_for("auth on", timeout=60)
-            url = f"http://127.0.0.1:{port}"
-            _wait_http(url, server)
-            out = Seeded(url=url, key=key)
-            with out.client() as api:
-                for rid, name in ((TRAIN, "train-resnet"), (EVAL, "evaluate")):
-                    r = api.put(f"/projects/{USER}/{PROJECT}/runs/{rid}", json={"name": name})
-                    assert r.status_code in (200, 201), r.text
-                r = api.put(f"/projects/{USER}/{EMPTY_PROJECT}/runs/lonely", json={})
+    with login_server(tmp, "art") as (url, key, _):
+        out = Seeded(url=url, key=key)
+        with out.client() as api:
+            for rid, name in ((TRAIN, "train-resnet"), (EVAL, "evaluate")):
+                r = api.put(f"/projects/{USER}/{PROJECT}/runs/{rid}", json={"name": name})
                 assert r.status_code in (200, 201), r.text
-                out.versions["mnist"] = _log_version(
-                    api,
-                    "mnist",
-                    "dataset",
-                    DATASET,
-                    extra=[REFERENCE],
-                    description="a small subset of mnist",
-                    metadata={"rows": 3, "source": {"name": "mnist", "split": "train"}},
-                )
-                _use(api, TRAIN, "mnist", "latest")
-                out.versions["classifier"] = _log_version(
-                    api, "classifier", "model", MODEL, run=TRAIN, aliases=["candidate"]
-                )
-                out.versions["predictions"] = _log_version(
-                    api, "predictions", "predictions", PREDICTIONS, run=TRAIN
-                )
-                _use(api, EVAL, "predictions", "v0")
-                for rid in (TRAIN, EVAL):
-                    run_url = f"/projects/{USER}/{PROJECT}/runs/{rid}"
-                    r = api.patch(run_url, json={"state": "finished"})
-                    assert r.status_code == 200, r.text
-            yield out
-        finally:
-            server.stop()
+            r = api.put(f"/projects/{USER}/{EMPTY_PROJECT}/runs/lonely", json={})
+            assert r.status_code in (200, 201), r.text
+            out.versions["mnist"] = _log_version(
+                api,
+                "mnist",
+                "dataset",
+                DATASET,
+                extra=[REFERENCE],
+                description="a small subset of mnist",
+                metadata={"rows": 3, "source": {"name": "mnist", "split": "train"}},
+            )
+            _use(api, TRAIN, "mnist", "latest")
+            out.versions["classifier"] = _log_version(
+                api, "classifier", "model", MODEL, run=TRAIN, aliases=["candidate"]
+            )
+            out.versions["predictions"] = _log_version(
+                api, "predictions", "predictions", PREDICTIONS, run=TRAIN
+            )
+            _use(api, EVAL, "predictions", "v0")
+            for rid in (TRAIN, EVAL):
+                run_url = f"/projects/{USER}/{PROJECT}/runs/{rid}"
+                r = api.patch(run_url, json={"state": "finished"})
+                assert r.status_code == 200, r.text
+        yield out
 
 
 def _login(page: Any, site: Seeded) -> None:

@@ -21,6 +21,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,17 +201,17 @@ def _plan(tmp: Path) -> tuple[dict[str, Any], dict[str, bytes], dict[str, list[l
     return {"project": PROJECT, "epochs": EPOCHS, "runs": runs}, files, confusion
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """``labbook server`` (auth on: alice has a password and a key) over a fresh database, with
-    the sweep's runs made by the SDK against it; stopped (and the database dropped) at the end."""
+@contextmanager
+def login_server(tmp: Path, tag: str) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """A ``labbook server`` over a fresh database (PostgreSQL where configured) with auth on:
+    ``USER`` has ``PASSWORD`` and an API key. Yields (its URL, the key, the environment without
+    any ``LABBOOK_`` variable, for clients); stopped and the database dropped at the end."""
     from labbook.server.webapp import PACKAGED_DIR
 
     if not (PACKAGED_DIR / "index.html").is_file():
         pytest.fail(f"no dashboard build in {PACKAGED_DIR}: cd web && npm ci && npm run build")
-    tmp = tmp_path_factory.mktemp("dashboard")
     backend = "postgresql" if os.environ.get(PG_ENV) else "sqlite"
-    with database(backend, tmp, "dash") as db:
+    with database(backend, tmp, tag) as db:
         base = {k: v for k, v in os.environ.items() if not k.startswith("LABBOOK_")}
         env = {
             **base,
@@ -227,37 +228,46 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             server.wait_for("auth on", timeout=60)
             url = f"http://127.0.0.1:{port}"
             _wait_http(url, server)
-            client_env = {
-                **base,
-                "LABBOOK_BASE_URL": url,
-                "LABBOOK_API_KEY": key,
-                "LABBOOK_DIR": str(tmp / "client-data"),
-                "LABBOOK_CONFIG_DIR": str(tmp / "client-config"),
-                "LABBOOK_CAPTURE_REQUIREMENTS": "false",
-                "LABBOOK_SYSTEM_METRICS": "false",
-            }
-            out = Site(url=url, key=key, client_env=client_env, tmp=tmp)
-            plan, out.files, out.confusion = _plan(tmp)
-            # as a user runs a sweep: a script file (its command shows on the run's page)
-            (tmp / "train_digits.py").write_text(SEED)
-            (tmp / "sweep.json").write_text(json.dumps(plan))
-            done = subprocess.run(
-                [sys.executable, "train_digits.py", "sweep.json"],
-                env=client_env,
-                cwd=tmp,
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            assert done.returncode == 0, done.stdout + done.stderr
-            for line in done.stdout.splitlines():
-                if line.startswith("RUN "):
-                    _, name, rid = line.split()
-                    out.runs[name] = rid
-            assert list(out.runs) == list(SWEEP), done.stdout
-            yield out
+            yield url, key, base
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """``labbook server`` (auth on: alice has a password and a key) over a fresh database, with
+    the sweep's runs made by the SDK against it; stopped (and the database dropped) at the end."""
+    tmp = tmp_path_factory.mktemp("dashboard")
+    with login_server(tmp, "dash") as (url, key, base):
+        client_env = {
+            **base,
+            "LABBOOK_BASE_URL": url,
+            "LABBOOK_API_KEY": key,
+            "LABBOOK_DIR": str(tmp / "client-data"),
+            "LABBOOK_CONFIG_DIR": str(tmp / "client-config"),
+            "LABBOOK_CAPTURE_REQUIREMENTS": "false",
+            "LABBOOK_SYSTEM_METRICS": "false",
+        }
+        out = Site(url=url, key=key, client_env=client_env, tmp=tmp)
+        plan, out.files, out.confusion = _plan(tmp)
+        # as a user runs a sweep: a script file (its command shows on the run's page)
+        (tmp / "train_digits.py").write_text(SEED)
+        (tmp / "sweep.json").write_text(json.dumps(plan))
+        done = subprocess.run(
+            [sys.executable, "train_digits.py", "sweep.json"],
+            env=client_env,
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        for line in done.stdout.splitlines():
+            if line.startswith("RUN "):
+                _, name, rid = line.split()
+                out.runs[name] = rid
+        assert list(out.runs) == list(SWEEP), done.stdout
+        yield out
 
 
 def _wait_http(url: str, server: Labbook) -> None:

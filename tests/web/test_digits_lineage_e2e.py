@@ -6,7 +6,6 @@ training run's Lineage tab in Chromium then shows dataset → training run → m
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,10 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from test_dashboard_e2e import PASSWORD, USER, _cli, _shot, _wait_http, free_port
-
-from databases import PG_ENV, database
-from webbuild import Labbook
+from test_artifacts_e2e import _wait_nodes
+from test_dashboard_e2e import PASSWORD, USER, _shot, login_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -50,53 +47,30 @@ def _example(env: dict[str, str], cwd: Path, script: str, *args: str) -> None:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
     pytest.importorskip("keras")
-    from labbook.server.webapp import PACKAGED_DIR
-
-    if not (PACKAGED_DIR / "index.html").is_file():
-        pytest.fail(f"no dashboard build in {PACKAGED_DIR}: cd web && npm ci && npm run build")
     tmp = tmp_path_factory.mktemp("digits-lineage")
-    backend = "postgresql" if os.environ.get(PG_ENV) else "sqlite"
-    with database(backend, tmp, "lineage") as db:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("LABBOOK_")}
-        env = {
+    with login_server(tmp, "lineage") as (url, key, base):
+        script_env = {
             **base,
-            **db.env,
-            "LABBOOK_DIR": str(tmp / "server-data"),
-            "LABBOOK_CONFIG_DIR": str(tmp / "server-config"),
-            "LABBOOK_WEB_DIR": str(PACKAGED_DIR),
+            "LABBOOK_BASE_URL": url,
+            "LABBOOK_API_KEY": key,
+            "LABBOOK_DIR": str(tmp / "client-data"),
+            "LABBOOK_CONFIG_DIR": str(tmp / "client-config"),
+            "LABBOOK_CACHE_DIR": str(tmp / "client-cache"),
+            "LABBOOK_CAPTURE_REQUIREMENTS": "false",
+            "LABBOOK_SYSTEM_METRICS": "false",
+            "KERAS_BACKEND": "torch",
+            "KERAS_HOME": str(tmp / "keras-home"),
         }
-        _cli(env, "users", "create", USER, "--password-stdin", "--db", db.url, stdin=PASSWORD)
-        key = _cli(env, "keys", "create", USER, "--name", "e2e", "--db", db.url).split()[0]
-        port = free_port()
-        server = Labbook(["server", "--port", str(port)], env)
-        try:
-            server.wait_for("auth on", timeout=60)
-            url = f"http://127.0.0.1:{port}"
-            _wait_http(url, server)
-            script_env = {
-                **base,
-                "LABBOOK_BASE_URL": url,
-                "LABBOOK_API_KEY": key,
-                "LABBOOK_DIR": str(tmp / "client-data"),
-                "LABBOOK_CONFIG_DIR": str(tmp / "client-config"),
-                "LABBOOK_CACHE_DIR": str(tmp / "client-cache"),
-                "LABBOOK_CAPTURE_REQUIREMENTS": "false",
-                "LABBOOK_SYSTEM_METRICS": "false",
-                "KERAS_BACKEND": "torch",
-                "KERAS_HOME": str(tmp / "keras-home"),
-            }
-            work = tmp / "work"
-            work.mkdir()
-            _example(script_env, work, "digits_cnn_keras.py", "--epochs", "1", "--limit", "300")
-            _example(script_env, work, "evaluate_predictions.py")
-            headers = {"Authorization": f"Bearer {key}"}
-            runs = httpx.get(f"{url}/api/v1/projects/{USER}/digits/runs", headers=headers).json()[
-                "items"
-            ]
-            by_type = {r["job_type"]: r for r in runs}
-            yield Trained(url, key, by_type["train"], by_type["evaluate"])
-        finally:
-            server.stop()
+        work = tmp / "work"
+        work.mkdir()
+        _example(script_env, work, "digits_cnn_keras.py", "--epochs", "1", "--limit", "300")
+        _example(script_env, work, "evaluate_predictions.py")
+        headers = {"Authorization": f"Bearer {key}"}
+        runs = httpx.get(f"{url}/api/v1/projects/{USER}/digits/runs", headers=headers).json()[
+            "items"
+        ]
+        by_type = {r["job_type"]: r for r in runs}
+        yield Trained(url, key, by_type["train"], by_type["evaluate"])
 
 
 def test_the_digits_lineage_in_the_api_and_the_dashboard(trained: Trained, page: Any) -> None:
@@ -128,11 +102,7 @@ def test_the_digits_lineage_in_the_api_and_the_dashboard(trained: Trained, page:
     page.get_by_role("tab", name="Lineage").click()
     drawn = page.get_by_role("group", name="lineage graph")
     drawn.wait_for(timeout=TIMEOUT_MS)
-    page.wait_for_function(
-        "n => document.querySelectorAll('svg[aria-label=\"lineage graph\"] a').length === n",
-        arg=5,
-        timeout=TIMEOUT_MS,
-    )
+    _wait_nodes(page, 5)
     nodes = drawn.locator("a[data-node]")
     layers = {
         nodes.nth(i).get_attribute("data-node"): int(nodes.nth(i).get_attribute("data-layer"))
